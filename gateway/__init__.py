@@ -1,0 +1,1 @@
+"""WECARE.DIGITAL compliance gateway."""

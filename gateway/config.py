@@ -1,0 +1,177 @@
+"""One settings object, validated at start-up; every variable of the deployment in one place.
+
+Each runtime declares which variables it requires (:data:`RUNTIME_REQUIREMENTS`); a missing or
+malformed value stops start-up with :class:`ConfigError`, whose message names every bad variable
+and what it expects. Secrets are never part of this object's repr and never read from plain env
+in AWS (see :mod:`gateway.secrets`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ALLOWLIST_DEFAULTS = (
+    "phone-number-id-baa217c3f11b4ffd956f6f3afb44ce54",
+    "phone-number-id-1447bc72d1b040f4bf2341c9e04b2e06",
+)
+
+
+class ConfigError(Exception):
+    """Start-up configuration is invalid; the message lists every problem."""
+
+
+class SendMode(str, Enum):
+    LIVE = "LIVE"
+    DRY_RUN = "DRY_RUN"
+
+
+class Environment(str, Enum):
+    production = "production"
+    staging = "staging"
+    preview = "preview"
+    local = "local"
+
+
+Runtime = Literal["embedded", "lambda"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=True)
+
+    # Global (all functions)
+    SEND_MODE: SendMode = SendMode.DRY_RUN
+    ENVIRONMENT: Environment = Environment.local
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    AWS_REGION: str = "us-east-1"
+    COGNITO_USER_POOL_ID: str = "us-east-1_CC9u1fYh6"
+    COGNITO_APP_CLIENT_ID: str = ""
+    ALERT_TOPIC_ARN: str = "arn:aws:sns:us-east-1:809904170947:base-wecare-digital"
+    LOG_GROUP: str = "/base-wecare-digital/common"
+    # Messaging functions
+    WHATSAPP_PHONE_NUMBER_ID_1: str = ALLOWLIST_DEFAULTS[0]
+    WHATSAPP_PHONE_NUMBER_ID_2: str = ALLOWLIST_DEFAULTS[1]
+    SMS_POOL_ID: str = "pool-6fbf5a5f390d4eeeaa7dbae39d78933e"
+    SES_SENDER_EMAIL: str = "one@wecare.digital"
+    SES_SENDER_NAME: str = "WECARE.DIGITAL"
+    # Storage functions
+    MEDIA_BUCKET: str = "auth.wecare.digital"
+    MEDIA_INBOUND_PREFIX: str = "whatsapp-media/whatsapp-media-incoming/"
+    MEDIA_OUTBOUND_PREFIX: str = "whatsapp-media/whatsapp-media-outgoing/"
+    # Bulk functions
+    REPORT_BUCKET: str = "stream.wecare.digital"
+    REPORT_PREFIX: str = "base-wecare-digital/reports/"
+    BULK_QUEUE_URL: str = ""
+    BULK_CONFIRMATION_THRESHOLD: int = Field(default=20, ge=1)
+    # AI functions
+    BEDROCK_KB_ID: str = "FZBPKGTOYE"
+    BEDROCK_AGENT_ID: str = "HQNT0JXN8G"
+    BEDROCK_AGENT_ALIAS_ID: str = ""
+    BEDROCK_FOUNDATION_MODEL: str = "amazon.nova-pro-v1:0"
+    # AWS resource names (DynamoDB table prefix, queue URLs) and the embedded data dir
+    TABLE_PREFIX: str = ""
+    INBOUND_DLQ_URL: str = ""
+    BULK_DLQ_URL: str = ""
+    OUTBOUND_DLQ_URL: str = ""
+    WECARE_DATA_DIR: Path = Path(".wecare")
+    POLICY_DIR: Path | None = None
+    SNS_TOPIC_ARN: str = "arn:aws:sns:us-east-1:809904170947:base-wecare-digital"
+    META_VERIFY_TOKEN: str = ""
+    AMPLIFY_SSM_ENV_CONFIG: str = ""
+
+    @field_validator("COGNITO_USER_POOL_ID")
+    @classmethod
+    def _pool_id(cls, value: str) -> str:
+        region, _, pool = value.partition("_")
+        if not region or not pool:
+            raise ValueError("expected <region>_<id>, e.g. us-east-1_CC9u1fYh6")
+        return value
+
+    @field_validator("WHATSAPP_PHONE_NUMBER_ID_1", "WHATSAPP_PHONE_NUMBER_ID_2")
+    @classmethod
+    def _phone_number_id(cls, value: str) -> str:
+        if not value.startswith("phone-number-id-") or len(value) <= len("phone-number-id-"):
+            raise ValueError("expected an EUM phone-number id: phone-number-id-<32 hex>")
+        return value
+
+    @field_validator("SMS_POOL_ID")
+    @classmethod
+    def _pool(cls, value: str) -> str:
+        if not value.startswith("pool-"):
+            raise ValueError("expected an SMS pool id: pool-<32 hex>")
+        return value
+
+    @field_validator("SES_SENDER_EMAIL")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        if "@" not in value:
+            raise ValueError("expected an email address, e.g. one@wecare.digital")
+        return value
+
+    @field_validator("MEDIA_INBOUND_PREFIX", "MEDIA_OUTBOUND_PREFIX", "REPORT_PREFIX")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value.endswith("/") or value.startswith("/"):
+            raise ValueError("expected a key prefix ending in '/' and not starting with one")
+        return value
+
+    @model_validator(mode="after")
+    def _send_mode_matches_environment(self) -> Settings:
+        # Requirement 10.7: only production may ever be LIVE, whatever the variables say.
+        if self.SEND_MODE is SendMode.LIVE and self.ENVIRONMENT is not Environment.production:
+            raise ValueError(
+                f"SEND_MODE=LIVE is forbidden when ENVIRONMENT={self.ENVIRONMENT.value}; "
+                "only production may send for real (use DRY_RUN)"
+            )
+        return self
+
+    @property
+    def whatsapp_phone_number_ids(self) -> tuple[str, str]:
+        return (self.WHATSAPP_PHONE_NUMBER_ID_1, self.WHATSAPP_PHONE_NUMBER_ID_2)
+
+
+# What each runtime cannot start without (beyond having a valid value for everything else).
+RUNTIME_REQUIREMENTS: Mapping[Runtime, tuple[str, ...]] = {
+    "embedded": (),
+    "lambda": ("COGNITO_APP_CLIENT_ID", "TABLE_PREFIX", "BULK_QUEUE_URL", "INBOUND_DLQ_URL",
+               "BULK_DLQ_URL", "OUTBOUND_DLQ_URL"),
+}
+
+_EXPECTS = {
+    "SEND_MODE": "LIVE or DRY_RUN",
+    "ENVIRONMENT": "production, staging, preview or local",
+    "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
+    "BULK_CONFIRMATION_THRESHOLD": "a whole number ≥ 1",
+}
+
+
+def load_settings(runtime: Runtime, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Validate the environment for ``runtime``; raise ConfigError naming every bad variable."""
+    import os
+
+    env = dict(os.environ if environ is None else environ)
+    problems: list[str] = []
+    try:
+        if environ is None:
+            settings = Settings(**overrides)  # type: ignore[arg-type]
+        else:
+            known = {k: v for k, v in env.items() if k in Settings.model_fields}
+            settings = Settings.model_validate({**known, **overrides})
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "SEND_MODE/ENVIRONMENT"
+            expects = _EXPECTS.get(name, "")
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"{name}: {msg}" + (f" (expected {expects})" if expects and expects not in msg else ""))
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+    for name in RUNTIME_REQUIREMENTS[runtime]:
+        if not str(getattr(settings, name)):
+            problems.append(f"{name}: required by the {runtime} runtime but not set")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return settings

@@ -1,0 +1,184 @@
+"""In-memory ``Table`` fake for unit tests; it passes the same contract suite as the real adapters."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from gateway.clock import Clock, SystemClock
+from gateway.store import cursor as cursors
+from gateway.store.conditions import Condition, SortKey, evaluate, sort_key_matches
+from gateway.store.port import ConditionFailed, Item, Key, Page, Update
+from gateway.store.schema import TableSchema, table_schemas
+
+
+def apply_update(current: Item | None, key: Key, update: Update) -> Item:
+    """The item after ``update``; shared by adapters that evaluate updates in Python."""
+    item: Item = dict(current) if current is not None else dict(key)
+    for name, value in update.set.items():
+        item[name] = value
+    for name, delta in update.add.items():
+        base = item.get(name, 0)
+        if isinstance(base, bool) or not isinstance(base, int | float):
+            raise ConditionFailed(f"cannot add to non-numeric attribute {name!r}")
+        item[name] = base + delta
+    for name in update.remove:
+        item.pop(name, None)
+    return item
+
+
+def _sortable(value: Any) -> tuple[int, Any]:
+    # DynamoDB orders numbers numerically and strings by code point; never mix types in one key.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, value)
+    return (1, str(value))
+
+
+class MemoryTable:
+    def __init__(self, schema: TableSchema, clock: Clock, lock: threading.RLock) -> None:
+        self.schema = schema
+        self._clock = clock
+        self._lock = lock
+        self._items: dict[tuple[Any, ...], Item] = {}
+
+    @property
+    def name(self) -> str:
+        return self.schema.name
+
+    def _key_of(self, item: Key) -> tuple[Any, ...]:
+        try:
+            return tuple(item[k] for k in self.schema.key_names)
+        except KeyError as exc:
+            raise ValueError(f"{self.name}: key attribute {exc.args[0]!r} is required") from None
+
+    def _live(self, item: Item | None) -> Item | None:
+        ttl = self.schema.ttl_attribute
+        if item is None or ttl is None:
+            return item
+        expires = item.get(ttl)
+        if isinstance(expires, int | float) and not isinstance(expires, bool) and expires <= self._clock.now():
+            return None
+        return item
+
+    def get(self, key: Key) -> Item | None:
+        with self._lock:
+            found = self._live(self._items.get(self._key_of(key)))
+            return copy.deepcopy(found)
+
+    def put(self, item: Item, *, condition: Condition | None = None) -> None:
+        with self._lock:
+            k = self._key_of(item)
+            current = self._live(self._items.get(k))
+            if condition is not None and not evaluate(condition, current):
+                raise ConditionFailed(f"{self.name}: condition failed for {k}")
+            self._items[k] = copy.deepcopy(item)
+
+    def update(self, key: Key, update: Update, *, condition: Condition | None = None) -> Item:
+        with self._lock:
+            k = self._key_of(key)
+            current = self._live(self._items.get(k))
+            if condition is not None and not evaluate(condition, current):
+                raise ConditionFailed(f"{self.name}: condition failed for {k}")
+            new = apply_update(current, {n: key[n] for n in self.schema.key_names}, update)
+            self._items[k] = new
+            return copy.deepcopy(new)
+
+    def delete(self, key: Key, *, condition: Condition | None = None) -> None:
+        with self._lock:
+            k = self._key_of(key)
+            current = self._live(self._items.get(k))
+            if condition is not None and not evaluate(condition, current):
+                raise ConditionFailed(f"{self.name}: condition failed for {k}")
+            self._items.pop(k, None)
+
+    def _page(
+        self, rows: list[Item], order: Callable[[Item], Any], scope: str, limit: int, cursor: str | None,
+        descending: bool,
+    ) -> Page:
+        rows.sort(key=order, reverse=descending)
+        start = 0
+        if cursor is not None:
+            last = cursors.decode(cursor, scope)
+            marker = order(last)
+            start = next(
+                (i for i, row in enumerate(rows) if (order(row) < marker if descending else order(row) > marker)),
+                len(rows),
+            )
+        chunk = rows[start : start + limit]
+        more = start + limit < len(rows)
+        next_cursor = None
+        if more and chunk:
+            next_cursor = cursors.encode(self._cursor_key(chunk[-1]), scope)
+        return Page([copy.deepcopy(r) for r in chunk], next_cursor)
+
+    def _cursor_key(self, item: Item) -> Item:
+        names = set(self.schema.key_names)
+        for idx in self.schema.indexes.values():
+            names.add(idx.partition_key.name)
+            if idx.sort_key is not None:
+                names.add(idx.sort_key.name)
+        return {n: item[n] for n in names if n in item}
+
+    def query(
+        self,
+        partition: Any,
+        *,
+        index: str | None = None,
+        sort: SortKey | None = None,
+        filter: Condition | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        descending: bool = False,
+    ) -> Page:
+        if index is None:
+            pk, sk = self.schema.partition_key.name, self.schema.sort_key
+        else:
+            idx = self.schema.index(index)
+            pk, sk = idx.partition_key.name, idx.sort_key
+        primary = self.schema.key_names
+        with self._lock:
+            rows = []
+            for item in self._items.values():
+                if self._live(item) is None or item.get(pk) != partition:
+                    continue
+                if sk is not None and sk.name not in item:
+                    continue  # sparse index: items without the index's sort key are not in it
+                if sort is not None and (sk is None or not sort_key_matches(item[sk.name], sort)):
+                    continue
+                if filter is not None and not evaluate(filter, item):
+                    continue
+                rows.append(item)
+
+            def order(row: Item) -> Any:
+                head = (_sortable(row.get(sk.name)),) if sk is not None else ()
+                return (*head, *(_sortable(row.get(n)) for n in primary))
+
+            return self._page(rows, order, f"q:{self.name}:{index}:{partition}", limit, cursor, descending)
+
+    def scan(self, *, filter: Condition | None = None, limit: int = 100, cursor: str | None = None) -> Page:
+        primary = self.schema.key_names
+        with self._lock:
+            rows = [
+                item for item in self._items.values()
+                if self._live(item) is not None and (filter is None or evaluate(filter, item))
+            ]
+
+            def order(row: Item) -> Any:
+                return tuple(_sortable(row.get(n)) for n in primary)
+
+            return self._page(rows, order, f"s:{self.name}", limit, cursor, False)
+
+
+class MemoryTables:
+    def __init__(self, clock: Clock | None = None) -> None:
+        lock = threading.RLock()
+        clk = clock or SystemClock()
+        self._tables = {name: MemoryTable(s, clk, lock) for name, s in table_schemas().items()}
+
+    def __getitem__(self, name: str) -> MemoryTable:
+        return self._tables[name]
+
+    def close(self) -> None:
+        return None
