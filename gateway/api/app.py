@@ -1,0 +1,62 @@
+"""The FastAPI application: routers, error shape, request ids and the UI, over a wired container."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+
+from gateway.api.errors import install_error_handlers
+from gateway.api.routes import (
+    ai,
+    auth,
+    bulk,
+    config,
+    contacts,
+    dlq,
+    health,
+    messages,
+    policies,
+    users,
+    webhooks,
+)
+from gateway.api.security import authorize
+from gateway.logs import correlation_id
+
+if TYPE_CHECKING:
+    from gateway.bootstrap import Container
+
+UI_DIR = Path(__file__).resolve().parent.parent / "ui"
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="WECARE.DIGITAL compliance gateway",
+        version="0.1.0",
+        dependencies=[Depends(authorize)],
+    )
+    app.state.container = container
+    install_error_handlers(app, on_unhandled=container.on_unhandled_error)
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        token = correlation_id.set(rid[:64])
+        try:
+            response = await call_next(request)
+        finally:
+            correlation_id.reset(token)
+        response.headers["X-Request-Id"] = rid[:64]
+        return response
+
+    app.include_router(health.router)
+    for module in (auth, users, contacts, messages, bulk, dlq, ai, policies, config):
+        app.include_router(module.router, prefix="/api")
+    app.include_router(webhooks.router, prefix="/webhooks")
+    if (UI_DIR / "index.html").exists():
+        app.mount("/", StaticFiles(directory=UI_DIR, html=True), name="ui")
+    return app

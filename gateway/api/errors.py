@@ -1,0 +1,75 @@
+"""One error shape for every response: ``{"error": {"code", "message", "details"}}``.
+
+Domain errors map to their status; validation errors to 422 with the offending fields; anything
+unexpected is a 500 that is logged with request id, type and stack trace and raises a critical alert.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.errors import DomainError
+from gateway.logs import correlation_id
+
+log = logging.getLogger("wecare.api")
+
+
+def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": dict(details or {})}}
+
+
+def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
+    fields = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        fields.append({"field": ".".join(loc) or "body", "problem": str(err.get("msg", "invalid"))})
+    return {"fields": fields}
+
+
+def install_error_handlers(app: FastAPI, on_unhandled: Any = None) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _validation_details(exc)
+        summary = "; ".join(f"{f['field']}: {f['problem']}" for f in details["fields"][:5])
+        return JSONResponse(
+            error_body("INVALID_INPUT", f"the request is not valid: {summary}", details), status_code=422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED", 403: "FORBIDDEN"}
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        if exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        return JSONResponse(
+            error_body(codes.get(exc.status_code, "HTTP_ERROR"), message),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+        rid = correlation_id.get()
+        log.critical(
+            "unhandled error", exc_info=exc,
+            extra={"requestId": rid, "path": request.url.path, "method": request.method},
+        )
+        if on_unhandled is not None:
+            on_unhandled(exc, rid)
+        return JSONResponse(
+            error_body("INTERNAL", f"an internal error occurred; quote request id {rid} when reporting it"),
+            status_code=500,
+        )

@@ -1,0 +1,83 @@
+"""Counters and latency summaries: Prometheus text locally, CloudWatch embedded metric format in Lambda."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def _labels(labels: Mapping[str, str] | None) -> Labels:
+    return tuple(sorted((labels or {}).items()))
+
+
+def _fmt(labels: Labels) -> str:
+    if not labels:
+        return ""
+    inner = ",".join(f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+                     for k, v in labels)
+    return "{" + inner + "}"
+
+
+class Metrics:
+    """Thread-safe in-process metrics. ``emf_stream`` set (Lambda) also prints EMF lines per observation."""
+
+    def __init__(self, namespace: str = "WecareGateway", emf_stream: TextIO | None = None) -> None:
+        self._lock = threading.Lock()
+        self._counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
+        self._sums: dict[str, dict[Labels, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
+        self._namespace = namespace
+        self._emf = emf_stream
+
+    def inc(self, name: str, labels: Mapping[str, str] | None = None, value: float = 1.0) -> None:
+        key = _labels(labels)
+        with self._lock:
+            self._counters[name][key] += value
+        self._emit(name, key, value, "Count")
+
+    def observe(self, name: str, seconds: float, labels: Mapping[str, str] | None = None) -> None:
+        key = _labels(labels)
+        with self._lock:
+            total = self._sums[name][key]
+            total[0] += 1
+            total[1] += seconds
+        self._emit(name, key, seconds * 1000.0, "Milliseconds")
+
+    def counter(self, name: str, labels: Mapping[str, str] | None = None) -> float:
+        with self._lock:
+            return self._counters[name].get(_labels(labels), 0.0)
+
+    def _emit(self, name: str, labels: Labels, value: float, unit: str) -> None:
+        if self._emf is None:
+            return
+        doc: dict[str, Any] = {
+            "_aws": {
+                "Timestamp": int(time.time() * 1000),
+                "CloudWatchMetrics": [{
+                    "Namespace": self._namespace,
+                    "Dimensions": [[k for k, _ in labels]],
+                    "Metrics": [{"Name": name, "Unit": unit}],
+                }],
+            },
+            name: value,
+            **dict(labels),
+        }
+        self._emf.write(json.dumps(doc) + "\n")
+
+    def render_prometheus(self) -> str:
+        lines: list[str] = []
+        with self._lock:
+            for name, series in sorted(self._counters.items()):
+                lines.append(f"# TYPE wecare_{name} counter")
+                lines.extend(f"wecare_{name}{_fmt(lbl)} {val:g}" for lbl, val in sorted(series.items()))
+            for name, series in sorted(self._sums.items()):
+                lines.append(f"# TYPE wecare_{name}_seconds summary")
+                for lbl, (count, total) in sorted(series.items()):
+                    lines.append(f"wecare_{name}_seconds_count{_fmt(lbl)} {count:g}")
+                    lines.append(f"wecare_{name}_seconds_sum{_fmt(lbl)} {total:.6f}")
+        return "\n".join(lines) + "\n"
