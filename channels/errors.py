@@ -96,7 +96,9 @@ class ChannelError(Exception):
         }
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(code={self.code!r}, retryable={self.retryable}, message={self.message!r})"
+        return (
+            f"{type(self).__name__}(code={self.code!r}, retryable={self.retryable}, message={self.message!r})"
+        )
 
 
 class ChannelThrottled(ChannelError):
