@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway.clock import Clock, SystemClock
 from gateway.store import cursor as cursors
+from gateway.store import keys
 from gateway.store.conditions import Condition, SortKey, evaluate, sort_key_matches
 from gateway.store.port import ConditionFailed, Item, Key, Page, Update
 from gateway.store.schema import TableSchema, table_schemas
@@ -48,10 +49,8 @@ class MemoryTable:
         return self.schema.name
 
     def _key_of(self, item: Key) -> tuple[Any, ...]:
-        try:
-            return tuple(item[k] for k in self.schema.key_names)
-        except KeyError as exc:
-            raise ValueError(f"{self.name}: key attribute {exc.args[0]!r} is required") from None
+        # Same checks as the real adapters (DynamoDB rejects missing, mistyped or empty keys).
+        return keys.primary_key(self.schema, item)
 
     def _live(self, item: Item | None) -> Item | None:
         ttl = self.schema.ttl_attribute
@@ -68,6 +67,7 @@ class MemoryTable:
             return copy.deepcopy(found)
 
     def put(self, item: Item, *, condition: Condition | None = None) -> None:
+        keys.check_item(self.schema, item)
         with self._lock:
             k = self._key_of(item)
             current = self._live(self._items.get(k))
@@ -76,12 +76,14 @@ class MemoryTable:
             self._items[k] = copy.deepcopy(item)
 
     def update(self, key: Key, update: Update, *, condition: Condition | None = None) -> Item:
+        keys.check_update(self.schema, update)
         with self._lock:
             k = self._key_of(key)
             current = self._live(self._items.get(k))
             if condition is not None and not evaluate(condition, current):
                 raise ConditionFailed(f"{self.name}: condition failed for {k}")
             new = apply_update(current, {n: key[n] for n in self.schema.key_names}, update)
+            keys.check_item(self.schema, new)
             self._items[k] = new
             return copy.deepcopy(new)
 
@@ -132,11 +134,8 @@ class MemoryTable:
         cursor: str | None = None,
         descending: bool = False,
     ) -> Page:
-        if index is None:
-            pk, sk = self.schema.partition_key.name, self.schema.sort_key
-        else:
-            idx = self.schema.index(index)
-            pk, sk = idx.partition_key.name, idx.sort_key
+        pk_attr, sk = keys.check_query(self.schema, index, partition, sort, limit)
+        pk = pk_attr.name
         primary = self.schema.key_names
         with self._lock:
             rows = []
@@ -158,6 +157,7 @@ class MemoryTable:
             return self._page(rows, order, f"q:{self.name}:{index}:{partition}", limit, cursor, descending)
 
     def scan(self, *, filter: Condition | None = None, limit: int = 100, cursor: str | None = None) -> Page:
+        keys.check_limit(self.name, limit)
         primary = self.schema.key_names
         with self._lock:
             rows = [
