@@ -162,7 +162,7 @@ class DryRunRecorder:
             self._new_id(), prepared.channel, prepared.kind, prepared.calls, dict(prepared.info)
         )
         self._sink(record)
-        return SendResult(record.id, None, {"dryRun": True, **_render(prepared.info)})
+        return SendResult(record.id, None, {**_render(prepared.info), "dryRun": True})
 
     def _validate(self, prepared: PreparedRequest) -> None:
         for call in prepared.calls:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -129,7 +131,7 @@ def _split_property(text: str) -> None:
     if len(parts) > 1:
         assert all(parts)
         # Greedy: each part is as full as it can be without splitting the next character.
-        for part, following in zip(parts, parts[1:], strict=False):
+        for part, following in itertools.pairwise(parts):
             assert total_units(part, result.encoding) + char_units(following[0], result.encoding) > limit
 
 
