@@ -45,6 +45,16 @@ class Container:
             "critical", f"unhandled {type(exc).__name__}", f"request {request_id}: {exc!r}"[:2000]
         )
 
+    workers: list[Any] = field(default_factory=list)
+
+    def start_workers(self) -> None:
+        for worker in self.workers:
+            worker.start()
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
     def close(self) -> None:
         self.tables.close()
         self.queues.close()
@@ -58,3 +68,39 @@ def build_in_memory(settings: Settings, clock: Clock | None = None) -> Container
     clk = clock or SystemClock()
     metrics = Metrics()
     return Container(settings, clk, MemoryTables(clk), MemoryQueues(clk), metrics, LocalAlerts(metrics))
+
+
+def build_embedded(settings: Settings, clock: Clock | None = None) -> Container:
+    """The embedded default: one SQLite store and one local queue file under the data dir."""
+    from gateway.queue.local import LocalQueues
+    from gateway.store.port import StoreUnavailable
+    from gateway.store.sqlite import SqliteTables
+
+    clk = clock or SystemClock()
+    data_dir = settings.WECARE_DATA_DIR
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreUnavailable(
+            f"cannot create the data dir {data_dir}: {exc.strerror}; choose another with --data-dir"
+        ) from None
+    tables = SqliteTables(data_dir / "wecare.db", clk)
+    try:
+        queues = LocalQueues(data_dir / "queues.db", clk)
+    except Exception:
+        tables.close()
+        raise
+    metrics = Metrics()
+    container = Container(settings, clk, tables, queues, metrics, LocalAlerts(metrics), runtime="embedded")
+    wire_services(container)
+    return container
+
+
+def wire_services(container: Container) -> None:
+    """Construct the services over the container's ports (same for every runtime)."""
+    return None
+
+
+def first_start(container: Container) -> list[str]:
+    """On the very first start, create an Admin and return the lines that show its login (once)."""
+    return []
