@@ -110,7 +110,7 @@ def test_gsm7_text_is_never_ucs2(text: str) -> None:
     assert encoding_of(text) == "GSM-7"
 
 
-@given(st.text(alphabet=GSM_ALPHABET), st.characters(blacklist_characters=GSM_ALPHABET))
+@given(st.text(alphabet=GSM_ALPHABET), st.characters(exclude_characters=GSM_ALPHABET))
 def test_one_foreign_character_switches_to_ucs2(text: str, foreign: str) -> None:
     assert encoding_of(text + foreign) == "UCS-2"
 
