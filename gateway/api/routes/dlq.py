@@ -1,7 +1,55 @@
-"""HTTP routes: dlq."""
+"""HTTP routes: dead-letter queues — list what failed, replay a batch (Operator; see auth.permissions)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.api.deps import ContainerDep, PrincipalDep
+from gateway.dlq import MAX_REPLAY_BATCH, DlqService
+from gateway.errors import InvalidInput, Unavailable
+from gateway.store.port import InvalidCursor
+
+router = APIRouter(tags=["dlq"])
+
+QueueName = Literal["inbound-dlq", "bulk-dlq", "outbound-dlq"]
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queue: QueueName
+    max: int = Field(default=10, ge=1, le=MAX_REPLAY_BATCH)
+
+
+def _dlq(container: Any) -> DlqService:
+    service = getattr(container, "dlq", None)
+    if service is None:
+        service = getattr(container, "extras", {}).get("dlq")
+    if service is None:
+        raise Unavailable("dead-letter queues are not configured in this deployment")
+    return service  # type: ignore[no-any-return]
+
+
+@router.get("/dlq")
+def list_dead_letters(
+    container: ContainerDep,
+    *,
+    queue: QueueName | None = None,
+    status: Literal["pending", "parked", "replayed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_REPLAY_BATCH)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    try:
+        return _dlq(container).list_messages(queue=queue, status=status, limit=limit, cursor=cursor)
+    except InvalidCursor as exc:
+        raise InvalidInput(str(exc), code="INVALID_CURSOR") from None
+
+
+@router.post("/dlq/replay")
+def replay_dead_letters(
+    body: ReplayRequest, container: ContainerDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    return _dlq(container).replay(body.queue, body.max, actor=principal.audit_id).to_dict()

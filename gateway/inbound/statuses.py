@@ -1,0 +1,185 @@
+"""Delivery statuses (sent, delivered, read, failed) applied to outbound WhatsApp messages.
+
+Ordering. Meta does not deliver statuses in order, and SNS may deliver one twice, so an update only
+ever moves a message *forward*: ``sending``/``unknown`` (0) < ``sent`` (1) < ``delivered`` (2) <
+``read`` (3). ``failed`` is terminal: it applies from ``sending``, ``unknown`` or ``sent``, never after
+``delivered`` or ``read`` (the phone has the message; a later failure report cannot undo that), and
+once a message has failed no later status changes it. Whatever the outcome, the time of every state
+seen is kept in ``statusTimestamps``, and the conversation and pricing category are kept for cost
+reports.
+
+Writes are optimistic: read the message, compute the merge, write it on condition that ``status`` and
+``statusVersion`` are still what was read, retry on a race. This works the same on SQLite and DynamoDB.
+
+A status for a message not recorded yet (the webhook can beat the gateway's own write of the
+``whatsappMessageId``) is kept as a *pending status* — Messages item ``status#<wamid>#<status>``,
+``kind="pending-status"``, no GSI attributes — and applied by :func:`apply_pending_statuses`, which the
+gateway calls right after it records a message's ``whatsappMessageId``. After storing a pending status
+the tracker looks for the message once more, so whichever of the two writes lands second applies it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from gateway.clock import Clock
+from gateway.inbound.errors import InboundError
+from gateway.inbound.parse import STATUS_VALUES, StatusUpdate
+from gateway.metrics import Metrics
+from gateway.store.conditions import eq, not_exists
+from gateway.store.port import ConditionFailed, Item, Tables, Update
+
+log = logging.getLogger("wecare.inbound.statuses")
+
+RANK: dict[str, int] = {"sending": 0, "unknown": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
+_MAX_RACES = 16
+
+Outcome = Literal["applied", "recorded", "stale", "pending", "ignored"]
+
+
+def can_advance(current: str | None, new: str) -> bool:
+    """Whether a message in status ``current`` may move to ``new`` (see the module docstring)."""
+    if new not in STATUS_VALUES or current in ("read", "failed"):
+        return False
+    if new == "failed":
+        return current not in ("delivered",)
+    return RANK[new] > RANK.get(current or "", 0)
+
+
+def pending_key(whatsapp_message_id: str, status: str) -> str:
+    return f"status#{whatsapp_message_id}#{status}"
+
+
+def _error_details(update: StatusUpdate) -> dict[str, Any]:
+    first = update.errors[0] if update.errors else {}
+    raw_data = first.get("error_data")
+    data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
+    title = str(first.get("title") or first.get("message") or "delivery failed")
+    details = str(data.get("details") or "")
+    return {
+        "code": str(first.get("code", "UNKNOWN")),
+        "message": f"{title}: {details}" if details and details != title else title,
+        "requestId": update.aws_message_id,
+    }
+
+
+class StatusTracker:
+    def __init__(self, tables: Tables, clock: Clock, *, metrics: Metrics | None = None) -> None:
+        self._messages = tables["Messages"]
+        self._clock = clock
+        self._metrics = metrics
+        retention = self._messages.schema.retention_seconds
+        self._retention = retention if retention is not None else 30 * 86400
+
+    def find_outbound(self, whatsapp_message_id: str) -> Item | None:
+        page = self._messages.query(
+            whatsapp_message_id, index="byWhatsappMessageId", filter=eq("direction", "outbound"), limit=10
+        )
+        return page.items[0] if page.items else None
+
+    def apply(self, update: StatusUpdate) -> Outcome:
+        """Apply one status; keeps it pending when its message is not recorded yet. Never drops it."""
+        if update.status not in STATUS_VALUES:
+            log.info("status ignored",
+                     extra={"status": update.status, "whatsappMessageId": update.whatsapp_message_id})
+            self._count("ignored")
+            return "ignored"
+        found = self.find_outbound(update.whatsapp_message_id)
+        if found is not None:
+            outcome = self._merge(str(found["messageId"]), update)
+            self._count(outcome)
+            return outcome
+        now = self._clock.now()
+        self._messages.put({
+            "messageId": pending_key(update.whatsapp_message_id, update.status),
+            "kind": "pending-status",
+            "pendingFor": update.whatsapp_message_id,
+            "statusEvent": update.to_dict(),
+            "receivedAt": now,
+            "expiresAt": int(now) + self._retention,
+        })
+        self._count("pending")
+        # The gateway may have recorded the message between our lookup and our put.
+        if self.find_outbound(update.whatsapp_message_id) is not None:
+            self.apply_pending(update.whatsapp_message_id)
+        return "pending"
+
+    def apply_pending(self, whatsapp_message_id: str) -> int:
+        """Apply every status kept for this WhatsApp message id; returns how many were applied."""
+        found = self.find_outbound(whatsapp_message_id)
+        if found is None:
+            return 0
+        applied = 0
+        for status in STATUS_VALUES:
+            key = {"messageId": pending_key(whatsapp_message_id, status)}
+            item = self._messages.get(key)
+            if item is None or item.get("kind") != "pending-status":
+                continue
+            self._merge(str(found["messageId"]), StatusUpdate.from_dict(item["statusEvent"]))
+            self._messages.delete(key)
+            applied += 1
+        return applied
+
+    def _merge(self, message_id: str, update: StatusUpdate) -> Outcome:
+        key = {"messageId": message_id}
+        for _ in range(_MAX_RACES):
+            current = self._messages.get(key)
+            if current is None:
+                raise InboundError(f"message {message_id} vanished while applying a status")
+            changes, outcome = self._changes(current, update)
+            if not changes:
+                return outcome
+            version, status = current.get("statusVersion"), current.get("status")
+            guard = (
+                (not_exists("status") if status is None else eq("status", status))
+                & (not_exists("statusVersion") if version is None else eq("statusVersion", version))
+            )
+            changes["statusVersion"] = int(version or 0) + 1
+            try:
+                self._messages.update(key, Update(set=changes), condition=guard)
+            except ConditionFailed:
+                continue  # someone else wrote first: re-read and merge again
+            log.info(
+                "status %s", outcome,
+                extra={"messageId": message_id, "status": update.status, "from": current.get("status")},
+            )
+            return outcome
+        raise InboundError(
+            f"gave up applying status {update.status} to {message_id}: too many concurrent writes"
+        )
+
+    @staticmethod
+    def _changes(current: Item, update: StatusUpdate) -> tuple[dict[str, Any], Outcome]:
+        changes: dict[str, Any] = {}
+        stamps = dict(current.get("statusTimestamps") or {})
+        if update.status not in stamps:
+            stamps[update.status] = update.timestamp
+            changes["statusTimestamps"] = stamps
+        advance = can_advance(current.get("status"), update.status)
+        if advance:
+            changes["status"] = update.status
+            if update.status == "failed":
+                changes["errorDetails"] = _error_details(update)
+                changes["whatsappErrors"] = update.errors
+        if update.conversation:
+            merged = {**(current.get("conversation") or {}), **update.conversation}
+            if merged != current.get("conversation"):
+                changes["conversation"] = merged
+        if update.pricing:
+            merged = {**(current.get("pricing") or {}), **update.pricing}
+            if merged != current.get("pricing"):
+                changes["pricing"] = merged
+        if update.aws_message_id and not current.get("awsMessageId"):
+            changes["awsMessageId"] = update.aws_message_id
+        return changes, ("applied" if advance else "recorded" if changes else "stale")
+
+    def _count(self, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.inc("inbound_statuses_total", {"outcome": outcome})
+
+
+def apply_pending_statuses(tables: Tables, clock: Clock, whatsapp_message_id: str) -> int:
+    """Call right after recording an outbound message's ``whatsappMessageId`` (and its status, in the
+    same write): applies any delivery status that arrived before it. Returns how many were applied."""
+    return StatusTracker(tables, clock).apply_pending(whatsapp_message_id)
