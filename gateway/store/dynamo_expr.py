@@ -105,25 +105,39 @@ class Expression:
         return self._attr(condition)
 
     def _attr(self, c: Attr) -> str:
+        if c.op == "in":
+            values = list(c.value)
+            if not values:
+                return self.false()
+            kinds = {next(iter(serialize(v))) for v in values}
+            if len(kinds) > 1:
+                return "(" + " OR ".join(self._compare(c.name, "=", v) for v in values) + ")"
+            n = self.name(c.name)
+            listed = ", ".join(self.value(v) for v in values)
+            return f"(attribute_type({n}, {self._type(values[0])}) AND {n} IN ({listed}))"
         n = self.name(c.name)
         if c.op == "exists":
             return f"attribute_exists({n})"
         if c.op == "not_exists":
             return f"attribute_not_exists({n})"
         if c.op == "ne":
-            # A missing attribute is "not equal" (as in conditions.evaluate), said explicitly.
-            return f"(attribute_not_exists({n}) OR {n} <> {self.value(c.value)})"
-        if c.op == "in":
-            values = list(c.value)
-            if not values:
-                return self.false()
-            return f"{n} IN ({', '.join(self.value(v) for v in values)})"
+            # A missing attribute or one of another type is "not equal", as in conditions.evaluate.
+            return f"(NOT {self._compare(c.name, '=', c.value)})"
         if c.op in ("begins_with", "contains"):
             return f"{c.op}({n}, {self.value(c.value)})"
         op = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}.get(c.op)
         if op is None:
             raise ValueError(f"unknown condition operator {c.op!r}")
-        return f"{n} {op} {self.value(c.value)}"
+        return self._compare(c.name, op, c.value)
+
+    def _type(self, value: Any) -> str:
+        return self.value(next(iter(serialize(value))))
+
+    def _compare(self, attribute: str, op: str, value: Any) -> str:
+        # Comparisons hold only between values of one type (a missing attribute has none), as in
+        # conditions.evaluate; the explicit type test keeps every DynamoDB implementation in line.
+        n = self.name(attribute)
+        return f"(attribute_type({n}, {self._type(value)}) AND {n} {op} {self.value(value)})"
 
     def true(self) -> str:
         return self.condition(Or((Attr("_", "exists"), Attr("_", "not_exists"))))
