@@ -216,6 +216,14 @@ class InboundService:
             result.merge(self.ingest(raw))
         return result
 
+    def ingest_text(self, text: str) -> IngestResult:
+        """A captured file's text; text that is not JSON is dead-lettered as it is, with the reason."""
+        try:
+            document = load_json(text, "event file")
+        except PayloadError as exc:
+            return self._dead_letter(RawEvent("eum", text, body_id(text)), str(exc))
+        return self.ingest_document(document)
+
     def replay(self, payload: str) -> None:
         """The ``inbound-dlq`` replay handler: the same processing, raising on failure."""
         self.process(RawEvent.from_payload(payload))

@@ -1,12 +1,17 @@
 """Delivery statuses (sent, delivered, read, failed) applied to outbound WhatsApp messages.
 
 Ordering. Meta does not deliver statuses in order, and SNS may deliver one twice, so an update only
-ever moves a message *forward*: ``sending``/``unknown`` (0) < ``sent`` (1) < ``delivered`` (2) <
-``read`` (3). ``failed`` is terminal: it applies from ``sending``, ``unknown`` or ``sent``, never after
-``delivered`` or ``read`` (the phone has the message; a later failure report cannot undo that), and
-once a message has failed no later status changes it. Whatever the outcome, the time of every state
-seen is kept in ``statusTimestamps``, and the conversation and pricing category are kept for cost
-reports.
+ever moves a message *forward* along one total order:
+
+    sending / unknown (0) < sent (1) < failed (2) < delivered (3) < read (4)
+
+``failed`` overrides ``sent`` (the send was accepted, then could not be delivered) but never
+``delivered`` or ``read``: once the phone has the message a failure report cannot undo that, and a
+``delivered``/``read`` is stronger evidence than an earlier failure. Because it is one total order,
+the final status is the highest one seen, whatever order the events arrive in, however often they
+are replayed. The time of every state seen is kept in ``statusTimestamps`` (first report wins), the
+errors of a failure in ``errorDetails``/``whatsappErrors``, and the conversation and pricing category
+for cost reports.
 
 Writes are optimistic: read the message, compute the merge, write it on condition that ``status`` and
 ``statusVersion`` are still what was read, retry on a race. This works the same on SQLite and DynamoDB.
@@ -32,7 +37,7 @@ from gateway.store.port import ConditionFailed, Item, Tables, Update
 
 log = logging.getLogger("wecare.inbound.statuses")
 
-RANK: dict[str, int] = {"sending": 0, "unknown": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
+RANK: dict[str, int] = {"sending": 0, "unknown": 0, "sent": 1, "failed": 2, "delivered": 3, "read": 4}
 _MAX_RACES = 16
 
 Outcome = Literal["applied", "recorded", "stale", "pending", "ignored"]
@@ -40,10 +45,8 @@ Outcome = Literal["applied", "recorded", "stale", "pending", "ignored"]
 
 def can_advance(current: str | None, new: str) -> bool:
     """Whether a message in status ``current`` may move to ``new`` (see the module docstring)."""
-    if new not in STATUS_VALUES or current in ("read", "failed"):
+    if new not in STATUS_VALUES:
         return False
-    if new == "failed":
-        return current not in ("delivered",)
     return RANK[new] > RANK.get(current or "", 0)
 
 
