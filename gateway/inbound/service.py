@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
@@ -55,6 +56,7 @@ log = logging.getLogger("wecare.inbound")
 
 INBOUND_DLQ = "inbound-dlq"
 ACTOR = "system:inbound"
+_CONTACT_RACE_ATTEMPTS = 8  # ~1.3 s of back-off in all
 
 
 class ContactDirectory(Protocol):
@@ -320,7 +322,7 @@ class InboundService:
         if found is not None:
             return found
         data = {
-            "name": message.profile_name or message.phone,
+            "name": (message.profile_name or message.phone)[:200],
             "phone": message.phone,
             "optInWhatsApp": False,
             "optInSms": False,
@@ -329,11 +331,14 @@ class InboundService:
         try:
             created = self._contacts.create(data, actor=ACTOR, source="inbound_first_contact")
         except Conflict:
-            # Another worker created this sender a moment ago; use theirs.
-            again = self._contacts.find_by_phone(message.phone)
-            if again is None:
-                raise
-            return again
+            # Another worker is creating this sender right now: use theirs once it is written. This is a
+            # real pause (not clock time): the other worker needs a few milliseconds to finish.
+            for attempt in range(_CONTACT_RACE_ATTEMPTS):
+                again = self._contacts.find_by_phone(message.phone)
+                if again is not None:
+                    return again
+                time.sleep(0.005 * 2**attempt)
+            raise
         log.info("contact created from first inbound message", extra={"contactId": created.get("contactId")})
         return created
 
