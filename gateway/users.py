@@ -142,7 +142,7 @@ class UserService:
         self._audit.record(actor, "user.create", "user", user_id, {"email": address, "role": level.name})
         return item, generated
 
-    def ensure_first_admin(self, email: str = "admin@wecare.local") -> tuple[dict[str, Any], str] | None:
+    def ensure_first_admin(self, email: str = "admin@wecare.digital") -> tuple[dict[str, Any], str] | None:
         """On a fresh store, create an Admin and return it with its password (print it once); else None."""
         if self._table.scan(filter=eq("kind", "user"), limit=1).items:
             return None

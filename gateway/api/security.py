@@ -75,8 +75,8 @@ def route_template(request: Request) -> str | None:
         state.route_templates = templates
     options = templates.get(id(route))
     if not options:
-        path: str | None = getattr(route, "path", None)
-        return path
+        own: str | None = getattr(route, "path", None)
+        return own
     if len(options) == 1:
         return options[0][0]
     # The same router included under several prefixes: pick the one this request came through.
@@ -105,17 +105,17 @@ def _bearer(request: Request) -> str | None:
 
 
 def _audit_denial(
-    request: Request, user_id: str, action: str, resource: str, details: dict[str, Any]
+    request: Request, user_id: str, resource_type: str, resource: str, details: dict[str, Any]
 ) -> None:
-    fields = {"event": "authz.denied", "userId": user_id, "action": action, "resource": resource,
-              "source": _source(request), **details}
-    log.warning("access denied: %s %s for %s", action, resource, user_id, extra=fields)
+    fields = {"event": "authz.denied", "userId": user_id, "resourceType": resource_type,
+              "resource": resource, "source": _source(request), **details}
+    log.warning("access denied: %s for %s", resource, user_id, extra=fields)
     audit = getattr(request.app.state.container, "audit", None)
     if audit is None:
         log.error("no audit log is wired; the denial above is only in the log")
         return
     try:
-        audit.record(user_id, action, "route" if action == "authz.denied" else "action", resource,
+        audit.record(user_id, "authz.denied", resource_type, resource,
                      {**details, "source": _source(request), "path": request.url.path})
     except Exception:  # the request is refused either way
         log.exception("could not store the audit record of a denial")
@@ -128,22 +128,22 @@ def authorize(request: Request) -> None:
     rule = permissions.rule_for(method, template)
     if rule == permissions.PUBLIC:
         return
-    principal = _authenticate(request)
     resource = f"{method} {template}"
+    principal = _authenticate(request, resource)
     if rule is None:
-        _audit_denial(request, principal.user_id, "authz.denied", resource,
+        _audit_denial(request, principal.user_id, "route", resource,
                       {"required": None, "role": principal.role.name, "reason": "no_permission_rule"})
         raise Forbidden("this endpoint has no permission rule, so it is refused", code="FORBIDDEN",
                         details={"reason": "no_permission_rule"})
     assert isinstance(rule, Role)
     if principal.role < rule:
-        _audit_denial(request, principal.user_id, "authz.denied", resource,
+        _audit_denial(request, principal.user_id, "route", resource,
                       {"required": rule.name, "role": principal.role.name, "reason": "role_too_low"})
         raise Forbidden(f"{rule.name} role required", details={"required": rule.name,
                                                                 "role": principal.role.name})
 
 
-def _authenticate(request: Request) -> Principal:
+def _authenticate(request: Request, resource: str) -> Principal:
     container = request.app.state.container
     identity: Identity | None = getattr(container, "identity", None)
     source = _source(request)
@@ -170,7 +170,7 @@ def _authenticate(request: Request) -> Principal:
         ) from None
     except NoRole as exc:
         subject = _verified_subject(identity, token)
-        _audit_denial(request, subject, "authz.denied", f"{request.method} {request.url.path}",
+        _audit_denial(request, subject, "route", resource,
                       {"required": "any role", "role": None, "reason": exc.reason})
         raise Forbidden("your account has no role (Viewer, Operator or Admin)",
                         details={"reason": exc.reason}) from None
@@ -197,7 +197,7 @@ def require_action(request: Request, action: str) -> Principal:
         raise Unauthenticated("sign in first: send 'Authorization: Bearer <token>'")
     needed = permissions.action_role(action)
     if principal.role < needed:
-        _audit_denial(request, principal.user_id, "authz.denied", action,
+        _audit_denial(request, principal.user_id, "action", action,
                       {"required": needed.name, "role": principal.role.name, "reason": "role_too_low"})
         raise Forbidden(f"{needed.name} role required for {action}",
                         details={"required": needed.name, "role": principal.role.name, "action": action})

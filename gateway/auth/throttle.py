@@ -7,8 +7,9 @@ Rules (defaults in :class:`ThrottlePolicy`):
 
 * per account (the e-mail as typed, case-folded; unknown accounts are tracked the same way, so the
   throttle reveals nothing about which accounts exist): the first ``free`` failures cost nothing; then
-  each attempt must wait ``2 ** (n - free)`` seconds after the last failure; from ``lock_after``
-  failures the account is locked for ``lock_seconds``. A successful sign-in clears the account.
+  each attempt must wait ``2 ** (n - free)`` seconds after the last failure (at most ``max_delay``);
+  the ``lock_after``-th failure locks the account for ``lock_seconds``, after which counting starts
+  again. A successful sign-in clears the account.
 * per client address: the same scheme with higher thresholds (many people may share one address);
   success does not clear it, so one good account cannot launder guesses against others.
 
@@ -48,6 +49,7 @@ class LoginThrottle:
         self._clock = clock
         self.policy = policy or ThrottlePolicy()
         self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def check(self, account: str, client: str) -> None:
@@ -67,14 +69,20 @@ class LoginThrottle:
         with self._lock:
             if len(self._failures) >= self.policy.max_keys:
                 self._prune(now)
-            for key in (self._akey(account), self._ckey(client)):
+            for key, rule in ((self._akey(account), self.policy.account),
+                              (self._ckey(client), self.policy.client)):
                 times = self._recent(key, now)
                 times.append(now)
+                if len(times) >= rule.lock_after:
+                    # Locked: the count starts again from zero once the lock has passed.
+                    self._locked_until[key] = now + rule.lock_seconds
+                    times = []
                 self._failures[key] = times
 
     def success(self, account: str) -> None:
         with self._lock:
             self._failures.pop(self._akey(account), None)
+            self._locked_until.pop(self._akey(account), None)
 
     def failures(self, account: str) -> int:
         with self._lock:
@@ -93,18 +101,19 @@ class LoginThrottle:
         return [t for t in self._failures.get(key, ()) if t > horizon]
 
     def _wait(self, key: str, rule: Rule, now: float) -> float:
+        locked = self._locked_until.get(key, 0.0) - now
+        if locked > 0:
+            return locked
         times = self._recent(key, now)
         count = len(times)
         if count < rule.free:
             return 0.0
-        last = times[-1]
-        if count >= rule.lock_after:
-            delay = rule.lock_seconds
-        else:
-            delay = min(float(2 ** (count - rule.free)), rule.max_delay)
-        return max(0.0, last + delay - now)
+        delay = min(float(2 ** (count - rule.free)), rule.max_delay)
+        return max(0.0, times[-1] + delay - now)
 
     def _prune(self, now: float) -> None:
         horizon = now - self.policy.window_seconds
         for key in [k for k, times in self._failures.items() if not times or times[-1] <= horizon]:
             del self._failures[key]
+        for key in [k for k, until in self._locked_until.items() if until <= now]:
+            del self._locked_until[key]

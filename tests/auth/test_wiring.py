@@ -1,0 +1,44 @@
+"""What the composition root gets: identity, audit, users and contacts wired per runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from gateway.auth.identity import CognitoIdentity, LocalIdentity
+from gateway.auth.wiring import first_admin_lines, wire_identity
+from gateway.bootstrap import build_in_memory
+from gateway.clock import FakeClock
+from gateway.config import Settings
+from gateway.contacts import ContactService
+from gateway.users import UserService
+
+from .support import CLIENT_ID, FakeJwksEndpoint, MintToken, cheap_passwords_instance, jwks_document
+
+
+def test_embedded_wiring_and_the_first_admin(tmp_path: Path) -> None:
+    container = build_in_memory(Settings(), FakeClock())
+    wire_identity(container, data_dir=tmp_path, passwords=cheap_passwords_instance())
+    assert isinstance(container.identity, LocalIdentity)  # type: ignore[attr-defined]
+    assert isinstance(container.users, UserService)  # type: ignore[attr-defined]
+    assert isinstance(container.contacts, ContactService)  # type: ignore[attr-defined]
+    lines = first_admin_lines(container)
+    assert "admin@wecare.digital" in lines[1]
+    password = lines[2].split("password:", 1)[1].strip()
+    assert container.identity.login("admin@wecare.digital", password, client="cli").access_token  # type: ignore[attr-defined]
+    assert first_admin_lines(container) == []  # only ever once
+
+
+def test_lambda_wiring_uses_the_cognito_pool(pool_key: RSAPrivateKey, mint: MintToken) -> None:
+    settings = Settings(COGNITO_APP_CLIENT_ID=CLIENT_ID)
+    container = build_in_memory(settings, FakeClock())
+    container.runtime = "lambda"
+    endpoint = FakeJwksEndpoint(jwks_document(("pool-kid-1", pool_key)))
+    wire_identity(container, fetch=endpoint)
+    assert isinstance(container.identity, CognitoIdentity)  # type: ignore[attr-defined]
+    assert container.identity.verify(mint()).issuer == "cognito"  # type: ignore[attr-defined]
+    assert endpoint.urls == [
+        "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_CC9u1fYh6/.well-known/jwks.json"
+    ]
+    assert first_admin_lines(container) == []  # Cognito owns the accounts
