@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gateway.bootstrap import build_embedded
-from gateway.config import load_settings
+from gateway.config import ConfigError, load_settings
 from gateway.inbound.service import InboundService, IngestResult
 
 
@@ -38,7 +38,7 @@ def service(container: Any, name: str) -> Any:
     if found is None:
         found = getattr(container, "extras", {}).get(name)
     if found is None:
-        raise RuntimeError(f"the {name} service is not wired in this build (gateway.bootstrap.wire_services)")
+        raise ConfigError(f"the {name} service is not wired in this build (gateway.bootstrap.wire_services)")
     return found
 
 

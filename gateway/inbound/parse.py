@@ -18,6 +18,7 @@ JSON. Anything we cannot read raises :class:`PayloadError` with a message a pers
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -368,15 +369,16 @@ def _unsupported(kind: str, msg: Mapping[str, Any]) -> tuple[dict[str, Any], str
 
 
 def _content(kind: str, msg: Mapping[str, Any]) -> tuple[dict[str, Any], str, MediaRef | None]:
-    body = msg.get(kind) if kind else None
-    if kind not in KNOWN_TYPES or not isinstance(body, dict | list):
+    raw_body = msg.get(kind) if kind else None
+    if kind == "contacts" and isinstance(raw_body, list):
+        return {"type": "contacts", "contacts": raw_body}, "", None
+    if kind not in KNOWN_TYPES or not isinstance(raw_body, dict):
         return _unsupported(kind, msg)
+    body: dict[str, Any] = raw_body
     if kind == "text":
-        assert isinstance(body, dict)
         text = _opt_str(body, "body")
         return {"type": "text", "text": text}, text, None
     if kind in MEDIA_TYPES:
-        assert isinstance(body, dict)
         media_id = _opt_str(body, "id")
         if not media_id:
             return _unsupported(kind, msg)
@@ -393,7 +395,6 @@ def _content(kind: str, msg: Mapping[str, Any]) -> tuple[dict[str, Any], str, Me
         media = MediaRef(media_id, content["mimeType"], content["sha256"], content.get("filename", ""))
         return content, content.get("caption", ""), media
     if kind == "location":
-        assert isinstance(body, dict)
         loc: dict[str, Any] = {"type": "location"}
         for key in ("latitude", "longitude"):
             if isinstance(body.get(key), int | float) and not isinstance(body.get(key), bool):
@@ -403,19 +404,15 @@ def _content(kind: str, msg: Mapping[str, Any]) -> tuple[dict[str, Any], str, Me
                 loc[key] = _opt_str(body, key)
         return loc, "", None
     if kind == "contacts":
-        cards = body if isinstance(body, list) else [body]
-        return {"type": "contacts", "contacts": cards}, "", None
+        return {"type": "contacts", "contacts": [body]}, "", None
     if kind == "button":
-        assert isinstance(body, dict)
         text, payload = _opt_str(body, "text"), _opt_str(body, "payload")
         return {"type": "button", "text": text, "payload": payload}, text, None
     if kind == "reaction":
-        assert isinstance(body, dict)
         reaction = {"type": "reaction", "reactedMessageId": _opt_str(body, "message_id")}
         if _opt_str(body, "emoji"):
             reaction["emoji"] = _opt_str(body, "emoji")  # absent = the reaction was removed
         return reaction, "", None
-    assert isinstance(body, dict)  # interactive
     sub = _opt_str(body, "type")
     reply = body.get(sub) if sub else None
     if sub in ("button_reply", "list_reply") and isinstance(reply, dict):
@@ -442,7 +439,8 @@ def _status(st: dict[str, Any], eum_phone: str, meta_phone: str, aws_message_id:
     what = f"status for {wamid}"
     status = _str(st, "status", what).lower()
     timestamp = _epoch(st, "timestamp", what)
-    errors = [e for e in st.get("errors") or [] if isinstance(e, dict)]
+    raw_errors = st.get("errors")
+    errors = [e for e in raw_errors if isinstance(e, dict)] if isinstance(raw_errors, list) else []
     conversation: dict[str, Any] | None = None
     conv = st.get("conversation")
     if isinstance(conv, dict):
@@ -450,7 +448,7 @@ def _status(st: dict[str, Any], eum_phone: str, meta_phone: str, aws_message_id:
         origin = conv.get("origin")
         if isinstance(origin, dict) and _opt_str(origin, "type"):
             conversation["originType"] = _opt_str(origin, "type")
-        if conv.get("expiration_timestamp") is not None:
+        with contextlib.suppress(PayloadError):  # informational only: a bad value costs the field, not the status
             conversation["expirationTimestamp"] = _epoch(conv, "expiration_timestamp", what)
     pricing: dict[str, Any] | None = None
     price = st.get("pricing")

@@ -7,13 +7,18 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+import gateway.cli.inbound as cli
 from gateway.audit import AuditLog
+from gateway.bootstrap import build_embedded
 from gateway.cli.inbound import ingest_files
+from gateway.cli.main import main
 from gateway.clock import FakeClock
+from gateway.config import Settings
 from gateway.contacts import ContactService
 from gateway.dlq import DlqService
 from gateway.inbound.service import InboundService, inbound_message_id
@@ -169,3 +174,46 @@ def test_cli_ingest_files(embedded: Embedded, tmp_path: Path) -> None:
     assert ingest_files(embedded.service(), paths[:2], out=out, fmt="json") == 0
     report = json.loads(out.getvalue())
     assert report["total"]["duplicates"] == 2 and report["total"]["messages"] == 0
+
+
+def test_wecare_inbound_ingest_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+
+    seen: list[Path] = []
+
+    def build(settings: Settings) -> Any:
+        seen.append(settings.WECARE_DATA_DIR)
+        container = build_embedded(settings)
+        audit = AuditLog(container.tables, container.clock)
+        dlq = DlqService(container.tables, container.queues, container.clock)
+        container.extras["inbound"] = InboundService(
+            container.tables, container.clock, ContactService(container.tables, container.clock, audit), dlq
+        )
+        return container
+
+    monkeypatch.setattr(cli, "build_embedded", build)
+    data_dir = tmp_path / "data"
+    files = [
+        str(FIXTURES / "eum-inbound-text.sns-lambda.json"),
+        str(FIXTURES / "eum-status-read.sns-lambda.json"),
+    ]
+    assert main(["inbound", "ingest", *files, "--data-dir", str(data_dir)]) == 0
+    assert "1 stored" in capsys.readouterr().out
+    assert main(["inbound", "ingest", files[0], "--data-dir", str(data_dir)]) == 0
+    assert "0 stored, 1 duplicate" in capsys.readouterr().out
+    assert seen == [data_dir, data_dir]
+
+
+def test_ingest_command_without_a_wired_service_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+
+    monkeypatch.setattr(
+        cli, "build_embedded", lambda settings: SimpleNamespace(extras={}, close=lambda: None)
+    )
+    assert (
+        main(["inbound", "ingest", str(FIXTURES / "eum-inbound-text.eum.json"), "--data-dir", str(tmp_path)])
+        == 2
+    )
+    assert "inbound service is not wired" in capsys.readouterr().err

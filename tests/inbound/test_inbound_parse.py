@@ -4,7 +4,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.inbound.errors import PayloadError
@@ -295,8 +295,23 @@ _message_like = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(messages=st.lists(_message_like | _json, max_size=3), statuses=st.lists(_json, max_size=2))
+_status_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.sampled_from(["wamid.O", "", 1]),
+        "status": st.sampled_from(["sent", "READ", 3, None]),
+        "timestamp": st.sampled_from(["1758186994", "x", -1, 2.5, None]),
+        "errors": _json,
+        "conversation": _json,
+        "pricing": _json,
+    },
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    messages=st.lists(_message_like | _json, max_size=3), statuses=st.lists(_status_like | _json, max_size=2)
+)
 def test_parser_fails_only_with_payload_error(messages: list[Any], statuses: list[Any]) -> None:
     value = text_value("wamid.A", "x")
     value["messages"] = messages

@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.clock import FakeClock
@@ -199,7 +199,7 @@ def test_can_advance_is_a_total_order() -> None:
     assert not can_advance("read", "unknown-value")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=st.lists(st.sampled_from(["sent", "delivered", "read", "failed"]), min_size=1, max_size=8))
 def test_final_status_is_the_highest_seen_whatever_the_order(events: list[str]) -> None:
     clock = FakeClock()
