@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from channels.base import (
+    Channel,
     ChannelDriver,
     Email,
     OutboundMessage,
@@ -141,7 +142,7 @@ class Gateway:
         limits: RateLimits,
         limiter: RateLimiter,
         tier: TierTracker,
-        drivers: Mapping[str, ChannelDriver],
+        drivers: Mapping[Channel, ChannelDriver],
         metrics: Metrics,
         outbox: Outbox | None = None,
         on_whatsapp_message_id: Callable[[str], None] | None = None,

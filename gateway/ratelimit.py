@@ -167,8 +167,9 @@ class RateLimiter:
                 taken.append(lease)
             if self._pace:
                 for bucket, lease in zip(buckets, leases, strict=True):
-                    # The tiny stretch keeps float rounding from ever fitting limit+1 grants in 1 s.
-                    lease.next_grant = at + (1.0 / bucket.per_second) * (1 + 1e-9) + 1e-9
+                    # The 1 µs stretch is above float resolution at epoch magnitudes (~0.24 µs), so
+                    # rounding can never fit limit+1 grants into one second.
+                    lease.next_grant = at + 1.0 / bucket.per_second + _EPSILON
             return 0.0
 
     def _refill(self, bucket: Bucket, lease: _Lease, window: int) -> bool:

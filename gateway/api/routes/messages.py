@@ -138,16 +138,16 @@ async def _read_body(request: Request) -> tuple[MessageIn, MediaUpload | None]:
     content_type = request.headers.get("content-type", "")
     upload: MediaUpload | None = None
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
-        raw = form.get("message")
-        if not isinstance(raw, str):
-            raise InvalidInput("a multipart request needs a 'message' part holding the message JSON")
-        file = form.get("file")
-        if file is not None and not isinstance(file, str):
-            data = await file.read(MAX_UPLOAD_BYTES + 1)
-            if len(data) > MAX_UPLOAD_BYTES:
-                raise InvalidInput(f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
-            upload = MediaUpload(data, file.content_type or "application/octet-stream", file.filename)
+        async with request.form() as form:  # closes the spooled upload files on the way out
+            raw = form.get("message")
+            if not isinstance(raw, str):
+                raise InvalidInput("a multipart request needs a 'message' part holding the message JSON")
+            file = form.get("file")
+            if file is not None and not isinstance(file, str):
+                data = await file.read(MAX_UPLOAD_BYTES + 1)
+                if len(data) > MAX_UPLOAD_BYTES:
+                    raise InvalidInput(f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
+                upload = MediaUpload(data, file.content_type or "application/octet-stream", file.filename)
     elif content_type.split(";")[0].strip() in ("application/json", ""):
         raw = (await request.body()).decode("utf-8", errors="replace")
     else:

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from gateway.alerts import LocalAlerts
+from gateway.clock import FakeClock
+from gateway.metrics import Metrics
+from gateway.store.memory import MemoryTables
+from gateway.tier import CONFIG_KEY, TierTracker, default_limit_from_params
+
+from .fakes import PARAMS
+
+DAY = 86400
+
+
+def make(
+    tables: MemoryTables, clock: FakeClock, alerts: LocalAlerts, metrics: Metrics, limit: int = 250
+) -> TierTracker:
+    return TierTracker(tables, clock, alerts, metrics, default_limit=limit)
+
+
+def test_default_limit_comes_from_the_bundle() -> None:
+    assert default_limit_from_params(PARAMS) == 250
+    assert default_limit_from_params({"tier": {"default": 1000}}) == 1000
+    with pytest.raises(ValueError, match="tier default"):
+        default_limit_from_params({"whatsapp": {}})
+
+
+def test_system_config_overrides_the_default(tier: TierTracker, tables: MemoryTables) -> None:
+    assert tier.limit() == 250
+    tables["SystemConfig"].put({"configKey": CONFIG_KEY, "configValue": 1000})
+    assert tier.limit() == 1000
+    tables["SystemConfig"].put({"configKey": CONFIG_KEY, "configValue": "10000"})
+    assert tier.limit() == 10000
+
+
+@pytest.mark.parametrize("bad", ["lots", 0, -5, 2.5, True, None])
+def test_an_invalid_configured_limit_falls_back_to_the_default_with_a_warning(
+    tier: TierTracker, tables: MemoryTables, caplog: pytest.LogCaptureFixture, bad: object
+) -> None:
+    tables["SystemConfig"].put({"configKey": CONFIG_KEY, "configValue": bad})
+    with caplog.at_level(logging.WARNING, logger="wecare.gateway.tier"):
+        assert tier.limit() == 250
+    assert "ignoring invalid" in caplog.text
+
+
+def test_a_recipient_counts_once_per_rolling_24_hours(tier: TierTracker, clock: FakeClock) -> None:
+    assert tier.record_opening("ct_a") is True
+    assert tier.already_counted("ct_a") is True
+    clock.advance(3600)
+    assert tier.record_opening("ct_a") is False  # same recipient, same 24 h
+    assert tier.record_opening("ct_b") is True
+    assert tier.used24h() == 2
+    clock.advance(DAY - 3600 + 1)  # ct_a's first opening is now older than 24 h
+    assert tier.already_counted("ct_a") is False
+    assert tier.record_opening("ct_a") is True
+
+
+def test_usage_is_a_rolling_sum_that_never_undercounts(tier: TierTracker, clock: FakeClock) -> None:
+    for i in range(5):
+        tier.record_opening(f"ct_{i}")
+    clock.advance(12 * 3600)
+    for i in range(5, 8):
+        tier.record_opening(f"ct_{i}")
+    assert tier.used24h() == 8
+    clock.advance(12 * 3600 - 1)  # the first five are 24 h - 1 s old: still inside
+    assert tier.used24h() == 8
+    clock.advance(15 * 60 + 2)  # past 24 h and past their 15-minute bucket: gone
+    assert tier.used24h() == 3
+    clock.advance(DAY)
+    assert tier.used24h() == 0
+
+
+def test_snapshot_opens_a_conversation_only_outside_the_window_for_new_recipients(
+    tier: TierTracker, clock: FakeClock
+) -> None:
+    now = clock.now()
+    assert tier.snapshot("whatsapp", "ct_a", window_open=False, now=now).opens_conversation is True
+    assert tier.snapshot("whatsapp", "ct_a", window_open=True, now=now).opens_conversation is False
+    assert tier.snapshot("sms", "ct_a", window_open=False, now=now).opens_conversation is False
+    tier.record_opening("ct_a", now)
+    snap = tier.snapshot("whatsapp", "ct_a", window_open=False, now=now)
+    assert (snap.opens_conversation, snap.used24h, snap.limit) == (False, 1, 250)
+
+
+def test_one_alert_per_crossing_of_80_percent(
+    tables: MemoryTables, clock: FakeClock, alerts: LocalAlerts, metrics: Metrics
+) -> None:
+    tier = make(tables, clock, alerts, metrics, limit=10)
+    for i in range(7):
+        tier.record_opening(f"ct_{i}")
+    assert alerts.recent == []
+    tier.record_opening("ct_7")  # 8 of 10: crossing
+    tier.record_opening("ct_8")
+    tier.record_opening("ct_9")
+    assert len(alerts.recent) == 1
+    assert "80%" in alerts.recent[0].subject
+    assert "8 of 10" in alerts.recent[0].message
+    assert metrics.counter("whatsapp_tier_alerts_total") == 1
+    # A second instance does not repeat the alert for the same crossing.
+    other = make(tables, clock, alerts, metrics, limit=10)
+    clock.advance(60)
+    other.record_opening("ct_10")
+    assert len(alerts.recent) == 1
+
+
+def test_after_usage_drops_a_new_crossing_alerts_again(
+    tables: MemoryTables, clock: FakeClock, alerts: LocalAlerts, metrics: Metrics
+) -> None:
+    tier = make(tables, clock, alerts, metrics, limit=5)
+    for i in range(4):
+        tier.record_opening(f"ct_{i}")
+    assert len(alerts.recent) == 1
+    clock.advance(DAY + 3600)  # everything rolled out of the window
+    tier.snapshot("whatsapp", "ct_x", window_open=False, now=clock.now())  # sees 0 %: re-arms
+    for i in range(4):
+        tier.record_opening(f"ct_new_{i}")
+    assert len(alerts.recent) == 2
+
+
+def test_status_reports_remaining_capacity_for_bulk_checks(tier: TierTracker) -> None:
+    for i in range(3):
+        tier.record_opening(f"ct_{i}")
+    status = tier.status()
+    assert (status.limit, status.used24h, status.remaining) == (250, 3, 247)
