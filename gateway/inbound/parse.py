@@ -448,7 +448,8 @@ def _status(st: dict[str, Any], eum_phone: str, meta_phone: str, aws_message_id:
         origin = conv.get("origin")
         if isinstance(origin, dict) and _opt_str(origin, "type"):
             conversation["originType"] = _opt_str(origin, "type")
-        with contextlib.suppress(PayloadError):  # informational only: a bad value costs the field, not the status
+        # Informational only: a bad (or absent) value costs the field, not the status.
+        with contextlib.suppress(PayloadError):
             conversation["expirationTimestamp"] = _epoch(conv, "expiration_timestamp", what)
     pricing: dict[str, Any] | None = None
     price = st.get("pricing")
