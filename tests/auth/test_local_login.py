@@ -15,7 +15,9 @@ PASSWORD = "correct horse battery"
 
 
 def _attempt(world: World, email: str, password: str) -> int:
-    return world.client.post("/api/auth/login", json={"email": email, "password": password}).status_code
+    reply = world.client.post("/api/auth/login", json={"email": email, "password": password})
+    status: int = reply.status_code
+    return status
 
 
 def test_sign_in_issues_a_token_that_the_api_accepts(world: World) -> None:

@@ -106,7 +106,7 @@ def test_unknown_users_are_404(world: World) -> None:
 
 def test_with_cognito_accounts_are_managed_in_the_pool(world: World) -> None:
     admin = world.account("Admin")
-    world.identity.local = False  # type: ignore[misc]
+    world.identity.local = False
     reply = world.client.post(
         "/api/users", json={"email": "a@example.com", "role": "Viewer"}, headers=bearer(admin)
     )

@@ -1,0 +1,323 @@
+"""Contact search: an index lookup (never a scan), by name fragment, phone as typed, or e-mail."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.audit import AuditLog
+from gateway.clock import FakeClock
+from gateway.contacts import ContactService
+from gateway.errors import InvalidInput
+from gateway.store.memory import MemoryTables
+from gateway.store.port import Tables
+
+UK = "+447812345678"
+
+
+def _ids(page_items: list[dict[str, Any]]) -> list[str]:
+    return [c["contactId"] for c in page_items]
+
+
+def _all(contacts: ContactService, q: str, limit: int = 100) -> list[str]:
+    found: list[str] = []
+    cursor = None
+    while True:
+        page = contacts.search(q, limit=limit, cursor=cursor)
+        found.extend(_ids(page.items))
+        cursor = page.cursor
+        if cursor is None:
+            return found
+
+
+@pytest.fixture
+def people(contacts: ContactService) -> dict[str, str]:
+    data = {
+        "olivia": {"name": "Olivia Smith", "phone": UK, "email": "olivia.smith@example.com"},
+        "obrien": {"name": "Seán O'Brien-Walsh", "phone": "+4915112345678", "email": "sean@example.ie"},
+        "john": {"name": "John Smithers", "phone": "+447898765432"},
+        "jsmith": {"name": "Jane Doe", "email": "jsmith@example.org"},
+        "us": {"name": "Ann Annabel", "phone": "+12025550123"},
+    }
+    return {key: contacts.create(fields, actor="usr_test")["contactId"] for key, fields in data.items()}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("olivia", ["olivia"]),
+        ("SMITH", ["olivia", "john"]),  # a prefix: Smithers too
+        ("smi", ["olivia", "john"]),
+        ("smithers", ["john"]),
+        ("Smith Ol", ["olivia"]),
+        ("john smi", ["john"]),
+        ("sean", ["obrien"]),  # accents are ignored
+        ("SEÁN", ["obrien"]),
+        ("o'brien", ["obrien"]),
+        ("obrien", ["obrien"]),
+        ("walsh", ["obrien"]),
+        ("brien-walsh", ["obrien"]),
+        ("ann", ["us"]),  # "Ann Annabel": two matching words, one result
+        ("+44 7812 345678", ["olivia"]),
+        ("07812 345678", ["olivia"]),
+        ("7812-345678", ["olivia"]),
+        ("447812345678", ["olivia"]),
+        ("0044 7812 345678", ["olivia"]),
+        ("+44 (0)7812 345678", ["olivia"]),
+        ("07812", ["olivia"]),
+        ("+49 151 1234 5678", ["obrien"]),
+        ("0151 12345678", ["obrien"]),
+        ("(202) 555-0123", ["us"]),
+        ("+1 202 555 0123", ["us"]),
+        ("olivia.smith@example.com", ["olivia"]),
+        ("OLIVIA.SMITH@", ["olivia"]),
+        ("jsmith", ["jsmith"]),  # a single word also finds e-mail addresses that start with it
+        ("jsmith@example.org", ["jsmith"]),
+        ("zz", []),
+        ("nobody@example.com", []),
+    ],
+)
+def test_search_examples(
+    contacts: ContactService, people: dict[str, str], query: str, expected: list[str]
+) -> None:
+    assert sorted(_all(contacts, query)) == sorted(people[k] for k in expected)
+
+
+def test_a_name_match_and_an_e_mail_match_of_one_contact_count_once(contacts: ContactService) -> None:
+    item = contacts.create({"name": "Olivia Smith", "email": "olivia@example.com"}, actor="usr_test")
+    assert _all(contacts, "olivia") == [item["contactId"]]
+    assert _all(contacts, "olivia", limit=1) == [item["contactId"]]
+
+
+@pytest.mark.parametrize("query", ["", " ", "a", "+4", "12", "-", "'", "x" * 201])
+def test_queries_too_short_to_look_up_are_refused(contacts: ContactService, query: str) -> None:
+    with pytest.raises(InvalidInput):
+        contacts.search(query)
+
+
+def test_pages_cover_every_match_once(contacts: ContactService) -> None:
+    made = {
+        contacts.create({"name": f"Person{n:02d} Smith", "phone": f"+4478123456{n:02d}"}, actor="t")[
+            "contactId"
+        ]
+        for n in range(25)
+    }
+    contacts.create({"name": "Someone Else", "phone": "+447898765432"}, actor="t")
+    for limit in (1, 7, 10, 25, 100):
+        seen = _all(contacts, "smith", limit=limit)
+        assert len(seen) == len(set(seen)) == 25 and set(seen) == made
+    first = contacts.search("smith", limit=10)
+    assert len(first.items) == 10 and first.cursor is not None
+    with pytest.raises(InvalidInput):
+        contacts.search("person", cursor=first.cursor)  # a cursor belongs to its query
+    with pytest.raises(InvalidInput):
+        contacts.search("smith", cursor="not-a-cursor")
+
+
+def test_deleted_and_renamed_contacts_follow_their_changes(contacts: ContactService) -> None:
+    olivia = contacts.create({"name": "Olivia Smith", "phone": UK, "email": "o@example.com"}, actor="t")
+    other = contacts.create({"name": "Olivia Jones", "phone": "+447898765432"}, actor="t")
+    contacts.update(other["contactId"], {"name": "Liv Brown", "phone": "+447911123456"}, actor="t")
+    assert _all(contacts, "olivia") == [olivia["contactId"]]
+    assert _all(contacts, "brown") == [other["contactId"]]
+    assert _all(contacts, "07898 765432") == []
+    assert _all(contacts, "07911 123456") == [other["contactId"]]
+    contacts.delete(olivia["contactId"], actor="t")
+    assert _all(contacts, "olivia") == []
+    assert _all(contacts, "o@example.com") == []
+    assert _all(contacts, "+44 7812 345678") == []
+
+
+def test_leftover_entries_of_interrupted_writes_are_never_shown(
+    contacts: ContactService, tables: Tables
+) -> None:
+    item = contacts.create({"name": "Olivia Smith", "phone": UK}, actor="t")
+    entry = next(
+        i
+        for i in tables["Contacts"].scan(limit=100).items
+        if i["kind"] == "search" and i["searchKey"].startswith("olivia ")
+    )
+    # an entry pointing at a contact that was never written, and one for a name the contact no longer has
+    tables["Contacts"].put(
+        {**entry, "contactId": "sx#ct_ghost#n#olivia", "searchKey": "olivia ct_ghost", "ref": "ct_ghost"}
+    )
+    tables["Contacts"].put(
+        {
+            **entry,
+            "contactId": f"sx#{item['contactId']}#n#olga",
+            "searchBucket": "n:ol",
+            "searchKey": f"olga {item['contactId']}",
+            "tok": {"n": ["olga", "smith"], "e": [], "p": []},
+        }
+    )
+    assert _all(contacts, "olivia") == [item["contactId"]]
+    assert _all(contacts, "olga") == []
+
+
+class CountingTables:
+    """Tables whose Contacts table records which operations search used."""
+
+    def __init__(self, inner: Tables) -> None:
+        self._inner = inner
+        self.calls: list[str] = []
+
+    def __getitem__(self, name: str) -> Any:
+        table = self._inner[name]
+        if name != "Contacts":
+            return table
+        outer = self
+
+        class Spy:
+            schema = table.schema
+            name = table.name
+
+            def __getattr__(self, op: str) -> Any:
+                attr = getattr(table, op)
+
+                def call(*args: Any, **kwargs: Any) -> Any:
+                    outer.calls.append(op if op != "query" else f"query:{kwargs.get('index')}")
+                    return attr(*args, **kwargs)
+
+                return call
+
+        return Spy()
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_search_reads_the_index_and_never_scans(tables: Tables, clock: FakeClock, audit: AuditLog) -> None:
+    spy = CountingTables(tables)
+    contacts = ContactService(spy, clock, audit)
+    for n in range(30):
+        contacts.create(
+            {"name": f"Person{n} Smith", "phone": f"+4478123456{n:02d}", "email": f"p{n}@example.com"},
+            actor="t",
+        )
+    spy.calls.clear()
+    for query in ("smith", "person1 smith", "+44 7812 3456", "p1@example.com", "p1"):
+        _all(contacts, query, limit=5)
+    assert "scan" not in spy.calls
+    assert set(spy.calls) == {"query:search", "get"}
+
+
+# ---- properties -------------------------------------------------------------------------------------
+
+LETTERS = "abcdefghijklmnopqrstuvwxyzéñöçåABCDEFGHIJKLMNOPQRSTUVWXYZÉÑÖÇÅ"
+word = st.text(alphabet=LETTERS, min_size=2, max_size=12)
+NUMBERS = [
+    "+447812345678",
+    "+447898765432",
+    "+4915112345678",
+    "+447911123456",
+    "+12025550123",
+    "+33612345678",
+    "+919812345678",
+    "+61412345678",
+]
+
+
+def _fresh() -> tuple[ContactService, FakeClock]:
+    clock = FakeClock()
+    tables = MemoryTables(clock)
+    return ContactService(tables, clock, AuditLog(tables, clock)), clock
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.one_of(st.none(), st.text(max_size=40)),
+    phone=st.one_of(st.none(), st.sampled_from(NUMBERS)),
+    email=st.one_of(st.none(), st.sampled_from(["a@example.com", "B.C@Example.org"])),
+    source=st.sampled_from(["api", "ui", "import", "inbound_first_contact"]),
+)
+def test_any_create_without_explicit_opt_ins_stores_all_three_false(
+    name: str | None, phone: str | None, email: str | None, source: str
+) -> None:
+    contacts, _ = _fresh()
+    data = {k: v for k, v in {"name": name, "phone": phone, "email": email}.items() if v is not None}
+    if phone is None and email is None:
+        with pytest.raises(InvalidInput):
+            contacts.create(data, actor="t", source=source)
+        return
+    item = contacts.create(data, actor="t", source=source)
+    stored = contacts.get(item["contactId"])
+    assert (stored["optInWhatsApp"], stored["optInSms"], stored["optInEmail"]) == (False, False, False)
+    assert stored["consentHistory"] == []
+
+
+def _case_variant(text: str, rnd: random.Random) -> str:
+    return "".join(c.upper() if rnd.random() < 0.5 else c.lower() for c in text)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    words=st.lists(word, min_size=1, max_size=3),
+    pick=st.integers(0, 2),
+    cut=st.integers(2, 12),
+    seed=st.integers(0, 2**32),
+    others=st.lists(word, max_size=4),
+)
+def test_search_finds_a_contact_by_any_case_variant_of_a_name_fragment(
+    words: list[str], pick: int, cut: int, seed: int, others: list[str]
+) -> None:
+    contacts, _ = _fresh()
+    for n, other in enumerate(others):
+        contacts.create({"name": other, "email": f"other{n}@example.com"}, actor="t")
+    target = contacts.create({"name": " ".join(words), "email": "target@example.com"}, actor="t")
+    chosen = words[pick % len(words)]
+    fragment = _case_variant(chosen[: max(2, min(cut, len(chosen)))], random.Random(seed))
+    assert target["contactId"] in _all(contacts, fragment, limit=3)
+
+
+def _format(digits: str, rnd: random.Random) -> str:
+    out = []
+    for n, d in enumerate(digits):
+        if n and rnd.random() < 0.3:
+            out.append(rnd.choice([" ", "-", ".", "  "]))
+        out.append(d)
+    return "".join(out)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    number=st.sampled_from(NUMBERS),
+    style=st.sampled_from(["e164", "plus", "00", "bare", "national", "nsn"]),
+    seed=st.integers(0, 2**32),
+    prefix_only=st.booleans(),
+)
+def test_search_finds_a_contact_by_any_formatting_of_its_phone(
+    number: str, style: str, seed: int, prefix_only: bool
+) -> None:
+    import phonenumbers  # noqa: PLC0415
+
+    contacts, _ = _fresh()
+    target = contacts.create({"name": "Target", "phone": number}, actor="t")
+    for other in NUMBERS:
+        if other != number:
+            contacts.create({"name": "Other", "phone": other}, actor="t")
+    parsed = phonenumbers.parse(number)
+    country = str(parsed.country_code)
+    nsn = phonenumbers.national_significant_number(parsed)
+    national = "".join(
+        ch
+        for ch in phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+        if ch.isdigit()
+    )
+    rnd = random.Random(seed)
+    digits = {
+        "e164": country + nsn,
+        "plus": country + nsn,
+        "00": country + nsn,
+        "bare": country + nsn,
+        "national": national,
+        "nsn": nsn,
+    }[style]
+    if prefix_only:
+        digits = digits[: max(6, len(digits) - 3)]  # typing is not finished yet: still a prefix match
+    typed = _format(digits, rnd)
+    typed = {"e164": "+" + typed, "plus": "+" + typed, "00": "00" + typed}.get(style, typed)
+    assert target["contactId"] in _all(contacts, typed, limit=100)
