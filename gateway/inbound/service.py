@@ -227,8 +227,21 @@ class InboundService:
         return self.ingest_document(document)
 
     def replay(self, payload: str) -> None:
-        """The ``inbound-dlq`` replay handler: the same processing, raising on failure."""
-        self.process(RawEvent.from_payload(payload))
+        """The ``inbound-dlq`` replay handler: the same processing, raising on failure.
+
+        Takes what this service dead-letters (``{source, body, originalId}``) and also what AWS may put
+        on the queue itself: a raw SNS event, or a Lambda on-failure destination record wrapping one
+        (``requestPayload``).
+        """
+        data = load_json(payload, "dead-letter payload")
+        if isinstance(data, dict) and data.get("source") in ("eum", "meta") and "body" in data:
+            events = [RawEvent.from_payload(payload)]
+        else:
+            if isinstance(data, dict) and isinstance(data.get("requestPayload"), dict):
+                data = data["requestPayload"]
+            events = split_document(data)
+        for raw in events:
+            self.process(raw)
 
     def apply_pending_statuses(self, whatsapp_message_id: str) -> int:
         """For the gateway, right after it records an outbound message's ``whatsappMessageId``."""

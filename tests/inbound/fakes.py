@@ -37,7 +37,7 @@ class FakeContacts:
             if any(i.get("phone") == data.get("phone") for i in self.items.values()):
                 raise Conflict("a contact with this phone exists")
             now = self._clock.now()
-            item = {
+            item: dict[str, Any] = {
                 "contactId": "ct_" + uuid.uuid4().hex,
                 "kind": "contact",
                 "name": data.get("name"),

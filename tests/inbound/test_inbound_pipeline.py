@@ -356,3 +356,21 @@ def test_phone_ids_learnt_from_eum_events_serve_meta_events(
     service.ingest_document({"object": "whatsapp_business_account", "entry": [entry]})
     stored = {m["whatsappMessageId"]: m for m in inbound_messages(tables)}
     assert stored["wamid.via-meta"]["phoneNumberId"] == P1
+
+
+def test_replay_accepts_what_aws_itself_puts_on_the_dlq(
+    service: InboundService, dlq: DlqService, tables: MemoryTables
+) -> None:
+    lambda_event = load("eum-inbound-text.sns-lambda.json")
+    destination_record = {
+        "version": "1.0",
+        "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": load("eum-inbound-image.sns-lambda.json"),
+        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+    }
+    dlq.dead_letter("inbound-dlq", json.dumps(lambda_event), "raw event from the platform")
+    dlq.dead_letter("inbound-dlq", json.dumps(destination_record), "Lambda on-failure destination")
+    dlq.dead_letter("inbound-dlq", "not even json", "garbage")
+    report = dlq.replay("inbound-dlq", 10)
+    assert (report.replayed, report.failed) == (2, 1)
+    assert sorted(m["content"]["type"] for m in inbound_messages(tables)) == ["image", "text"]
