@@ -7,9 +7,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from gateway.api.app import create_app
 from gateway.api.errors import install_error_handlers
 from gateway.api.routes import webhooks
+from gateway.bootstrap import build_in_memory
 from gateway.clock import FakeClock
+from gateway.config import Settings
 from gateway.dlq import DlqService
 from gateway.inbound.meta_signature import MetaWebhookVerifier, meta_signature
 from gateway.inbound.service import InboundService
@@ -202,3 +205,21 @@ def test_no_inbound_service_is_503() -> None:
     app.include_router(webhooks.router, prefix="/webhooks")
     response = TestClient(app).post("/webhooks/sns", content=b"{}")
     assert response.status_code == 503 and response.json()["error"]["code"] == "UNAVAILABLE"
+
+
+def test_in_the_full_app_webhooks_are_public_and_the_dlq_is_not(
+    clock: FakeClock, contacts: FakeContacts, fetcher: FakeFetcher
+) -> None:
+    container = build_in_memory(Settings(), clock)
+    dlq = DlqService(container.tables, container.queues, clock)
+    container.extras["dlq"] = dlq
+    container.extras["inbound"] = InboundService(
+        container.tables, clock, contacts, dlq, sns=SnsSignatureVerifier(TOPIC, fetcher)
+    )
+    client = TestClient(create_app(container))
+    fake = client.post("/webhooks/sns", content=json.dumps(load("eum-inbound-text.sns-https.json")))
+    assert fake.status_code == 403
+    signed = client.post("/webhooks/sns", content=json.dumps(sign(load("eum-inbound-text.sns-https.json"))))
+    assert signed.status_code == 200 and signed.json()["messages"] == 1
+    assert client.get("/api/dlq").status_code in (401, 503)  # never served without a token
+    assert client.post("/api/dlq/replay", json={"queue": "inbound-dlq"}).status_code in (401, 503)
