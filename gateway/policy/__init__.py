@@ -11,4 +11,6 @@ from gateway.policy.engine import PolicyEngine
 from gateway.policy.errors import BundleError, PolicyError, Problem
 from gateway.policy.loader import load_bundle
 
-__all__ = ["Bundle", "BundleError", "Decision", "Finding", "PolicyEngine", "PolicyError", "Problem", "load_bundle"]
+__all__ = [
+    "Bundle", "BundleError", "Decision", "Finding", "PolicyEngine", "PolicyError", "Problem", "load_bundle",
+]
