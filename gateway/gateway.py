@@ -63,7 +63,7 @@ from gateway.outbound import (
     TemplateContent,
     TextContent,
 )
-from gateway.policy_input import build_policy_input, is_real_contact, window_open
+from gateway.policy_input import WINDOW_SECONDS, build_policy_input, is_real_contact, window_open
 from gateway.ratelimit import RateLimiter, RateLimits, RateLimitTimeout
 from gateway.store.conditions import Attr, not_exists
 from gateway.store.port import ConditionFailed, Item, Tables, Update
@@ -147,6 +147,7 @@ class Gateway:
         outbox: Outbox | None = None,
         on_whatsapp_message_id: Callable[[str], None] | None = None,
         max_rate_wait: float | None = None,
+        window_seconds: int = WINDOW_SECONDS,
         id_factory: Callable[[], str] = new_message_id,
     ) -> None:
         self._tables = tables
@@ -163,6 +164,7 @@ class Gateway:
         self._outbox = outbox if outbox is not None else Outbox()
         self._on_wamid = on_whatsapp_message_id or (lambda _wamid: None)
         self._max_rate_wait = max_rate_wait
+        self._window_seconds = window_seconds
         self._new_id = id_factory
         retention = table_schemas()["Messages"].retention_seconds
         self._retention = int(retention or 30 * 24 * 3600)
@@ -220,7 +222,8 @@ class Gateway:
         while True:
             now = self._clock.now()
             contact = self._contact(request.contact_id)
-            tier = self._tier.snapshot(channel, request.contact_id, window_open(contact, now), now)
+            in_window = window_open(contact, now, self._window_seconds)
+            tier = self._tier.snapshot(channel, request.contact_id, in_window, now)
             policy_input = build_policy_input(
                 request, contact, now=now, settings=self._settings, tier=tier, phone_number_id=phone_number_id
             )

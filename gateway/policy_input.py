@@ -59,13 +59,24 @@ def last_inbound_at(contact: Mapping[str, Any] | None) -> float:
     return _epoch(contact.get("lastInboundMessageAt"))
 
 
-def window_open(contact: Mapping[str, Any] | None, now: float) -> bool:
+def window_seconds_from_params(params: Mapping[str, Any]) -> int:
+    """The window length the policies use (``params.whatsapp.windowSeconds``)."""
+    whatsapp = params.get("whatsapp")
+    value = whatsapp.get("windowSeconds") if isinstance(whatsapp, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"policy bundle params.whatsapp.windowSeconds must be a whole number >= 1, got {value!r}"
+        )
+    return value
+
+
+def window_open(contact: Mapping[str, Any] | None, now: float, window_seconds: int = WINDOW_SECONDS) -> bool:
     """The customer-service window is open iff ``now < lastInboundMessageAt + 24 h`` (requirement 16.2).
 
     ``now`` is taken in whole seconds, as in the policy input, so this agrees with the rules exactly.
     """
     last = last_inbound_at(contact)
-    return last > 0 and int(now) < last + WINDOW_SECONDS
+    return last > 0 and int(now) < last + window_seconds
 
 
 def contact_section(contact: Mapping[str, Any] | None) -> dict[str, Any]:

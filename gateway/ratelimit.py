@@ -74,25 +74,24 @@ class RateLimits:
     sms: int
     email: int
 
-    # Where each limit lives in ``bundle.params["rateLimits"]``.
-    PARAM_KEYS = {
-        "whatsapp_per_phone_number": "whatsappPerPhoneNumberPerSecond",
-        "whatsapp_total": "whatsappTotalPerSecond",
-        "sms": "smsPerSecond",
-        "email": "emailPerSecond",
+    # Where each limit lives in the bundle's params (policies/params.yaml).
+    PARAM_PATHS = {
+        "whatsapp_per_phone_number": ("rateLimits", "whatsapp", "perPhoneNumberPerSecond"),
+        "whatsapp_total": ("rateLimits", "whatsapp", "accountPerSecond"),
+        "sms": ("rateLimits", "sms", "perSecond"),
+        "email": ("rateLimits", "email", "perSecond"),
     }
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> RateLimits:
-        section = params.get("rateLimits")
-        if not isinstance(section, Mapping):
-            raise RateLimitConfigError("policy bundle params have no 'rateLimits' section")
         values: dict[str, int] = {}
         problems = []
-        for attr, key in cls.PARAM_KEYS.items():
-            value = section.get(key)
+        for attr, path in cls.PARAM_PATHS.items():
+            value: Any = params
+            for step in path:
+                value = value.get(step) if isinstance(value, Mapping) else None
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                problems.append(f"rateLimits.{key} must be a whole number >= 1, got {value!r}")
+                problems.append(f"params.{'.'.join(path)} must be a whole number >= 1, got {value!r}")
             else:
                 values[attr] = value
         if problems:

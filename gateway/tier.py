@@ -49,19 +49,25 @@ KIND = "tier"
 BELIEF_SECONDS = 60.0
 
 
-def default_limit_from_params(params: Mapping[str, Any]) -> int:
-    """The bundle's default tier: ``params["whatsapp"]["tierDefault"]`` or ``params["tier"]["default"]``."""
-    whatsapp = params.get("whatsapp")
-    candidates: list[Any] = []
-    if isinstance(whatsapp, Mapping):
-        candidates.append(whatsapp.get("tierDefault"))
+def _tier_param(params: Mapping[str, Any], name: str) -> int:
     tier = params.get("tier")
-    if isinstance(tier, Mapping):
-        candidates.extend([tier.get("default"), tier.get("limit")])
-    for value in candidates:
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    raise ValueError("policy bundle params name no WhatsApp tier default (whatsapp.tierDefault)")
+    value = tier.get(name) if isinstance(tier, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"policy bundle params.tier.{name} must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def default_limit_from_params(params: Mapping[str, Any]) -> int:
+    """The bundle's default tier (``params.tier.defaultLimit``); SystemConfig may override it."""
+    return _tier_param(params, "defaultLimit")
+
+
+def alert_ratio_from_params(params: Mapping[str, Any]) -> float:
+    """When to alert (``params.tier.warnAtPercent``), the same threshold as the TIER_NEAR_LIMIT warning."""
+    percent = _tier_param(params, "warnAtPercent")
+    if percent > 100:
+        raise ValueError(f"policy bundle params.tier.warnAtPercent must be at most 100, got {percent}")
+    return percent / 100
 
 
 @dataclass(frozen=True)
@@ -185,7 +191,8 @@ class TierTracker:
         return True
 
     def _over_threshold(self, status: TierStatus) -> bool:
-        return status.used24h >= self._ratio * status.limit
+        # Whole-number arithmetic, exactly as the tier policy's TIER_NEAR_LIMIT warning computes it.
+        return status.used24h * 100 >= status.limit * round(self._ratio * 100)
 
     def _believe(self, value: bool) -> None:
         self._alert_active = value

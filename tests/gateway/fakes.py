@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from channels.base import Channel, OutboundMessage, PreparedRequest, SendResult
@@ -17,6 +18,7 @@ from channels.email import EmailRequestBuilder
 from channels.errors import ChannelError
 from channels.sms import SmsRequestBuilder
 from channels.whatsapp import WhatsAppRequestBuilder
+from gateway.policy import load_bundle
 from gateway.store.conditions import eq
 from gateway.store.port import Tables
 
@@ -25,15 +27,10 @@ PN2 = "phone-number-id-1447bc72d1b040f4bf2341c9e04b2e06"
 ALLOWLIST = (PN1, PN2)
 DAY = 86400
 
-PARAMS: dict[str, Any] = {
-    "whatsapp": {"allowlist": list(ALLOWLIST), "tierDefault": 250},
-    "rateLimits": {
-        "whatsappPerPhoneNumberPerSecond": 80,
-        "whatsappTotalPerSecond": 1000,
-        "smsPerSecond": 5,
-        "emailPerSecond": 10,
-    },
-}
+REPO = Path(__file__).resolve().parents[2]
+POLICIES = REPO / "policies"
+# The shipped bundle's parameters: limits are read from here, never from constants.
+PARAMS: dict[str, Any] = load_bundle(POLICIES).params
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,15 @@ from gateway.outbound import (
     TemplateContent,
     TextContent,
 )
-from gateway.policy_input import TierSnapshot, build_policy_input, contact_section, window_open
+from gateway.policy_input import (
+    TierSnapshot,
+    build_policy_input,
+    contact_section,
+    window_open,
+    window_seconds_from_params,
+)
 
-from .fakes import PN1, contact_item
+from .fakes import PARAMS, PN1, contact_item
 
 NOW = 1_764_067_200.0
 SETTINGS = Settings(SEND_MODE=SendMode.DRY_RUN, ENVIRONMENT=Environment.production)
@@ -144,6 +150,15 @@ def test_kind_specific_fields() -> None:
     assert (docs[2]["kind"], docs[2]["bodyLength"], docs[2]["phoneNumberId"]) == ("email", 3, "")
     assert (docs[3]["kind"], docs[3]["channel"], docs[3]["phoneNumberId"]) == ("text", "sms", "")
     assert (docs[4]["origin"], docs[4]["approvedBy"]) == ("ai", "u_1")
+
+
+def test_window_length_comes_from_the_bundle() -> None:
+    assert window_seconds_from_params(PARAMS) == 86400
+    with pytest.raises(ValueError, match="windowSeconds"):
+        window_seconds_from_params({"whatsapp": {}})
+    contact = contact_item("ct_1", now=NOW, last_inbound=NOW - 100)
+    assert window_open(contact, NOW, window_seconds=100) is False
+    assert window_open(contact, NOW, window_seconds=101) is True
 
 
 def test_window_is_open_strictly_before_24_hours() -> None:

@@ -30,7 +30,7 @@ def test_limits_come_from_the_bundle_params() -> None:
     assert limits.buckets("whatsapp", PN1) == (Bucket(f"whatsapp#{PN1}", 80), Bucket("whatsapp", 1000))
     assert limits.buckets("sms") == (Bucket("sms", 5),)
     assert limits.buckets("email") == (Bucket("email", 10),)
-    changed = {"rateLimits": {**PARAMS["rateLimits"], "emailPerSecond": 14}}
+    changed = {"rateLimits": {**PARAMS["rateLimits"], "email": {"perSecond": 14}}}
     assert RateLimits.from_params(changed).buckets("email") == (Bucket("email", 14),)
 
 
@@ -39,8 +39,9 @@ def test_limits_come_from_the_bundle_params() -> None:
     [
         {},
         {"rateLimits": {}},
-        {"rateLimits": {**PARAMS["rateLimits"], "smsPerSecond": 0}},
-        {"rateLimits": {**PARAMS["rateLimits"], "emailPerSecond": "10"}},
+        {"rateLimits": {**PARAMS["rateLimits"], "sms": {"perSecond": 0}}},
+        {"rateLimits": {**PARAMS["rateLimits"], "email": {"perSecond": "10"}}},
+        {"rateLimits": {**PARAMS["rateLimits"], "whatsapp": {"perPhoneNumberPerSecond": 80}}},
     ],
 )
 def test_missing_or_bad_limits_are_refused(params: dict[str, object]) -> None:

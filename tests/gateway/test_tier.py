@@ -8,7 +8,7 @@ from gateway.alerts import LocalAlerts
 from gateway.clock import FakeClock
 from gateway.metrics import Metrics
 from gateway.store.memory import MemoryTables
-from gateway.tier import CONFIG_KEY, TierTracker, default_limit_from_params
+from gateway.tier import CONFIG_KEY, TierTracker, alert_ratio_from_params, default_limit_from_params
 
 from .fakes import PARAMS
 
@@ -23,9 +23,12 @@ def make(
 
 def test_default_limit_comes_from_the_bundle() -> None:
     assert default_limit_from_params(PARAMS) == 250
-    assert default_limit_from_params({"tier": {"default": 1000}}) == 1000
-    with pytest.raises(ValueError, match="tier default"):
-        default_limit_from_params({"whatsapp": {}})
+    assert alert_ratio_from_params(PARAMS) == 0.8
+    assert default_limit_from_params({"tier": {"defaultLimit": 1000}}) == 1000
+    with pytest.raises(ValueError, match="defaultLimit"):
+        default_limit_from_params({"tier": {}})
+    with pytest.raises(ValueError, match="warnAtPercent"):
+        alert_ratio_from_params({"tier": {"warnAtPercent": 120}})
 
 
 def test_system_config_overrides_the_default(tier: TierTracker, tables: MemoryTables) -> None:
