@@ -24,7 +24,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -115,6 +115,7 @@ class InboundService:
         meta: MetaWebhookVerifier | None = None,
         meta_phone_number_ids: Mapping[str, str] | None = None,
         metrics: Metrics | None = None,
+        on_stored: Sequence[Callable[[Item], None]] = (),
     ) -> None:
         self._tables = tables
         self._messages = tables["Messages"]
@@ -127,6 +128,9 @@ class InboundService:
         self._meta = meta
         self._metrics = metrics
         self._statuses = StatusTracker(tables, clock, metrics=metrics)
+        # Called once per newly stored inbound message (e.g. AI suggestions). The message is stored
+        # already, so a listener's failure is logged and counted, never dead-letters the event.
+        self._on_stored = tuple(on_stored)
         # Meta phone_number_id -> EUM phone-number id; learnt from every EUM envelope's context too,
         # so events from Meta's own webhook can name the EUM number they reached.
         self._phone_ids: dict[str, str] = dict(meta_phone_number_ids or {})
@@ -328,6 +332,13 @@ class InboundService:
             extra={"messageId": message_id, "contactId": contact_id, "type": message.type,
                    "phoneNumberId": message.phone_number_id},
         )
+        for listener in self._on_stored:
+            try:
+                listener(dict(item))
+            except Exception as exc:  # the message is safe; one listener must not undo or block the rest
+                log.error("inbound listener failed", exc_info=exc, extra={"messageId": message_id})
+                if self._metrics is not None:
+                    self._metrics.inc("inbound_listener_errors_total", {"listener": type(exc).__name__})
         return True
 
     def _contact_for(self, message: InboundMessage) -> dict[str, Any]:

@@ -374,3 +374,18 @@ def test_replay_accepts_what_aws_itself_puts_on_the_dlq(
     report = dlq.replay("inbound-dlq", 10)
     assert (report.replayed, report.failed) == (2, 1)
     assert sorted(m["content"]["type"] for m in inbound_messages(tables)) == ["image", "text"]
+
+
+def test_listeners_hear_each_new_message_once_and_cannot_break_storage(
+    make_service: Callable[..., InboundService], tables: MemoryTables
+) -> None:
+    heard: list[str] = []
+
+    def broken(item: dict[str, Any]) -> None:
+        raise RuntimeError("AI service down")
+
+    service = make_service(on_stored=[broken, lambda item: heard.append(item["whatsappMessageId"])])
+    service.handle_sns_event(text_event("wamid.l1", "hello"))
+    service.handle_sns_event(text_event("wamid.l1", "hello"))
+    assert heard == ["wamid.l1"]
+    assert len(inbound_messages(tables)) == 1 and dlq_records(tables) == []
