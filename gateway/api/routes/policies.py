@@ -1,7 +1,95 @@
-"""HTTP routes: policies."""
+"""HTTP routes: the policy bundle in force, what-if evaluation, and the stored decisions.
+
+``GET /api/policies``            bundle name, version, digest, files, policies and rules
+``POST /api/policies/evaluate``  decide a policy input document (``?explain=true``: every rule and
+                                 variable); pure, nothing is stored or sent
+``GET /api/decisions``           stored decisions, filtered by reason, channel, allowed, time range
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, Body, Query
+from pydantic import ValidationError
+
+from gateway.api.deps import ContainerDep, PrincipalDep
+from gateway.decisions import MAX_LIMIT, DecisionService
+from gateway.errors import InvalidInput, Unavailable
+from gateway.policy.engine import PolicyEngine
+from gateway.policy.schema import PolicyInput
+from gateway.store.port import InvalidCursor
+
+router = APIRouter(tags=["policies"])
+
+
+def _service(container: Any, name: str, what: str) -> Any:
+    service = getattr(container, name, None)
+    if service is None:
+        service = getattr(container, "extras", {}).get(name)
+    if service is None:
+        raise Unavailable(f"{what} is not configured in this deployment")
+    return service
+
+
+def _engine(container: Any) -> PolicyEngine:
+    engine: PolicyEngine = _service(container, "policy", "the policy engine")
+    return engine
+
+
+def _decisions(container: Any) -> DecisionService:
+    service: DecisionService = _service(container, "decisions", "the decision log")
+    return service
+
+
+@router.get("/policies")
+def get_policies(container: ContainerDep, principal: PrincipalDep) -> dict[str, Any]:
+    return _engine(container).describe()
+
+
+def validate_input(document: dict[str, Any]) -> dict[str, Any]:
+    """The document if it is a complete, well-typed policy input; otherwise 422 naming each field."""
+    try:
+        PolicyInput.model_validate(document)
+    except ValidationError as exc:
+        fields = [
+            {"field": ".".join(str(p) for p in err["loc"]) or "input", "problem": str(err["msg"])}
+            for err in exc.errors()
+        ]
+        summary = "; ".join(f"{f['field']}: {f['problem']}" for f in fields[:5])
+        raise InvalidInput(f"the policy input is not valid: {summary}", details={"fields": fields}) from None
+    return document
+
+
+@router.post("/policies/evaluate")
+def evaluate(
+    container: ContainerDep,
+    principal: PrincipalDep,
+    document: Annotated[dict[str, Any], Body(description="a policy input document")],
+    explain: bool = False,
+) -> dict[str, Any]:
+    engine = _engine(container)
+    policy_input = validate_input(document)
+    if explain:
+        return engine.explain(policy_input)
+    return {"decision": engine.evaluate(policy_input).to_dict(), "engine": engine.engine}
+
+
+@router.get("/decisions")
+def list_decisions(
+    container: ContainerDep,
+    principal: PrincipalDep,
+    *,
+    reason: Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=64)] = None,
+    channel: Literal["whatsapp", "sms", "email"] | None = None,
+    allowed: bool | None = None,
+    since: Annotated[float | None, Query(ge=0, description="epoch seconds, inclusive")] = None,
+    until: Annotated[float | None, Query(ge=0, description="epoch seconds, inclusive")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    try:
+        return _decisions(container).list(reason=reason, channel=channel, allowed=allowed, since=since,
+                                          until=until, limit=limit, cursor=cursor)
+    except InvalidCursor as exc:
+        raise InvalidInput(str(exc), code="INVALID_CURSOR") from None
