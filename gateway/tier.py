@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +96,7 @@ class TierTracker:
         default_limit: int,
         bucket_seconds: int = 900,
         alert_ratio: float = 0.8,
+        cache_seconds: float = 1.0,
     ) -> None:
         if default_limit < 1:
             raise ValueError("default_limit must be >= 1")
@@ -108,6 +110,9 @@ class TierTracker:
         self._default = default_limit
         self._bucket = bucket_seconds
         self._ratio = alert_ratio
+        self._cache_seconds = cache_seconds
+        self._lock = threading.Lock()
+        self._cached: tuple[float, TierStatus] | None = None
         # Local belief about the shared alert flag, trusted for BELIEF_SECONDS so that an instance
         # does not write (or read) the flag on every send, yet learns of other instances' changes.
         self._alert_active: bool | None = None
@@ -142,7 +147,11 @@ class TierTracker:
 
     def status(self, now: float | None = None) -> TierStatus:
         """Limit and usage now (the bulk module uses ``remaining`` to refuse jobs over the tier, 13.10)."""
-        return TierStatus(self.limit(), self.used24h(now))
+        at = self._clock.now() if now is None else now
+        status = TierStatus(self.limit(), self.used24h(at))
+        with self._lock:
+            self._cached = (at, status)
+        return status
 
     def already_counted(self, contact_id: str, now: float | None = None) -> bool:
         at = self._clock.now() if now is None else now
@@ -150,12 +159,25 @@ class TierTracker:
         return item is not None and float(item.get("lastUpdatedAt", 0)) > at
 
     def snapshot(self, channel: str, contact_id: str, window_open: bool, now: float) -> TierSnapshot:
-        """The ``tier`` section of the policy input for one send."""
-        status = self.status(now)
+        """The ``tier`` section of the policy input for one send.
+
+        A send that would open a conversation is decided on counters read fresh from the store. Any
+        other send (a reply inside the window, SMS, email) can only be *warned* by the tier rules, so
+        it may use counters this instance read at most ``cache_seconds`` ago — one store read fewer
+        on the hot path, and never a deny decided on stale numbers.
+        """
         opens = channel == "whatsapp" and not window_open and not self.already_counted(contact_id, now)
+        status = self.status(now) if opens else self._recent_status(now)
         if not self._over_threshold(status):
             self._reset_alert()
         return TierSnapshot(status.limit, status.used24h, opens)
+
+    def _recent_status(self, now: float) -> TierStatus:
+        with self._lock:
+            cached = self._cached
+            if cached is not None and 0 <= now - cached[0] <= self._cache_seconds:
+                return cached[1]
+        return self.status(now)
 
     # -- writes ------------------------------------------------------------------------------------
 

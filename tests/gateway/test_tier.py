@@ -128,3 +128,20 @@ def test_status_reports_remaining_capacity_for_bulk_checks(tier: TierTracker) ->
         tier.record_opening(f"ct_{i}")
     status = tier.status()
     assert (status.limit, status.used24h, status.remaining) == (250, 3, 247)
+
+
+def test_only_warn_only_sends_may_use_counters_read_a_moment_ago(
+    tables: MemoryTables, clock: FakeClock, alerts: LocalAlerts, metrics: Metrics
+) -> None:
+    tier = make(tables, clock, alerts, metrics)
+    other = make(tables, clock, alerts, metrics)  # another instance sharing the store
+    now = clock.now()
+    assert tier.snapshot("whatsapp", "ct_a", window_open=True, now=now).used24h == 0
+    other.record_opening("ct_x", now)
+    # A reply inside the window (warn-only) may see this instance's reading from a moment ago …
+    assert tier.snapshot("whatsapp", "ct_a", window_open=True, now=now + 0.5).used24h == 0
+    # … but a send that opens a conversation is always decided on fresh counters,
+    assert tier.snapshot("whatsapp", "ct_b", window_open=False, now=now + 0.5).used24h == 1
+    other.record_opening("ct_y", now + 0.6)
+    # and the cached reading expires after a second.
+    assert tier.snapshot("sms", "ct_a", window_open=False, now=now + 2).used24h == 2
