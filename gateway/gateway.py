@@ -93,6 +93,15 @@ class PolicyEvaluator(Protocol):
     def evaluate(self, policy_input: Mapping[str, Any]) -> Decision: ...
 
 
+class AuditTrail(Protocol):
+    """:class:`gateway.audit.AuditLog`'s recording method."""
+
+    def record(
+        self, user_id: str, action: str, resource_type: str, resource_id: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]: ...
+
+
 def new_message_id() -> str:
     return "msg_" + uuid.uuid4().hex
 
@@ -145,6 +154,7 @@ class Gateway:
         drivers: Mapping[Channel, ChannelDriver],
         metrics: Metrics,
         outbox: Outbox | None = None,
+        audit: AuditTrail | None = None,
         on_whatsapp_message_id: Callable[[str], None] | None = None,
         max_rate_wait: float | None = None,
         window_seconds: int = WINDOW_SECONDS,
@@ -162,6 +172,7 @@ class Gateway:
         self._tier = tier
         self._metrics = metrics
         self._outbox = outbox if outbox is not None else Outbox()
+        self._audit = audit
         self._on_wamid = on_whatsapp_message_id or (lambda _wamid: None)
         self._max_rate_wait = max_rate_wait
         self._window_seconds = window_seconds
@@ -449,6 +460,18 @@ class Gateway:
             )
         for reason in reasons or ["UNSPECIFIED"]:
             self._metrics.inc("messages_rejected_total", {"channel": request.channel, "reason": reason})
+        if self._audit is not None:
+            try:
+                self._audit.record(
+                    request.actor or f"system:{request.origin}", "message.rejected", "message",
+                    attempt.message_id,
+                    {"contactId": request.contact_id, "channel": request.channel, "reasons": reasons,
+                     "origin": request.origin},
+                )
+            except Exception:
+                # The rejected message itself is stored with its decision; a lost audit copy must not
+                # turn a refusal into an error for the caller.
+                log.exception("could not audit a rejected message", extra={"messageId": attempt.message_id})
         self._observe(attempt)
         return _outcome(item)
 

@@ -9,6 +9,7 @@ import pytest
 
 from channels.dryrun import DryRunRecorder
 from channels.errors import ChannelRejected, ChannelUnavailable
+from gateway.audit import AuditLog
 from gateway.clock import FakeClock
 from gateway.config import Environment, SendMode, Settings
 from gateway.errors import InvalidInput, TooManyRequests
@@ -579,3 +580,17 @@ def test_latency_is_observed_per_channel(
     text = metrics.render_prometheus()
     assert 'wecare_gateway_send_seconds_count{channel="whatsapp"} 1' in text
     assert 'wecare_driver_call_seconds_count{channel="whatsapp"} 1' in text
+
+
+def test_a_denial_is_audited_when_an_audit_log_is_wired(
+    make_gateway: Callable[..., Gateway], tables: MemoryTables, clock: FakeClock
+) -> None:
+    gateway = make_gateway(audit=AuditLog(tables, clock))
+    add_contact(tables, sms=False)
+    outcome = gateway.send(
+        OutboundRequest(contact_id="ct_1", channel="sms", content=TextContent("x"), actor="u_op")
+    )
+    [record] = tables["AuditLogs"].scan().items
+    assert (record["userId"], record["action"], record["resourceId"]) == ("u_op", "message.rejected",
+                                                                          outcome.message_id)
+    assert record["details"]["reasons"] == ["OPT_IN_REQUIRED"]
