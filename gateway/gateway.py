@@ -52,7 +52,7 @@ from channels.dryrun import DryRunRecorder
 from channels.errors import ChannelError, ContentInvalid
 from gateway.clock import Clock
 from gateway.config import Environment, SendMode, Settings
-from gateway.errors import InvalidInput, TooManyRequests
+from gateway.errors import InvalidInput, TooManyRequests, Unavailable
 from gateway.metrics import Metrics
 from gateway.outbound import (
     EmailContent,
@@ -212,7 +212,7 @@ class Gateway:
         limit_wait = self._max_rate_wait if max_rate_wait is None else max_rate_wait
         channel = request.channel
         if channel not in self._senders:
-            raise InvalidInput(f"no {channel} driver is configured", code="CHANNEL_UNAVAILABLE")
+            raise Unavailable(f"no {channel} driver is configured on this server", code="CHANNEL_UNAVAILABLE")
         attempt = _Attempt(request, self._message_id(request), request.fingerprint(), time.perf_counter())
         if request.idempotency_key is not None:
             replay = self._reserve_idempotency(attempt)
@@ -549,9 +549,22 @@ class Gateway:
             )
         stored = self._update_status(item, fields)
         if channel == "whatsapp":
-            self._on_wamid(result.provider_message_id)
+            # The message is sent and recorded: bookkeeping after this point must not turn it into an
+            # error for the caller (who might then send it again).
+            try:
+                self._on_wamid(result.provider_message_id)
+            except Exception:
+                log.exception(
+                    "applying early delivery statuses failed",
+                    extra={"messageId": item["messageId"], "whatsappMessageId": result.provider_message_id},
+                )
             if decided.policy_input["tier"]["opensConversation"]:
-                self._tier.record_opening(request.contact_id, now)
+                try:
+                    self._tier.record_opening(request.contact_id, now)
+                except Exception:
+                    self._metrics.inc("tier_record_errors_total")
+                    log.exception("could not count a conversation opening toward the tier",
+                                  extra={"messageId": item["messageId"], "contactId": request.contact_id})
         self._metrics.inc("messages_sent_total", {"channel": channel, "category": request.category})
         self._observe(attempt)
         return _outcome(stored)

@@ -12,7 +12,7 @@ from channels.errors import ChannelRejected, ChannelUnavailable
 from gateway.audit import AuditLog
 from gateway.clock import FakeClock
 from gateway.config import Environment, SendMode, Settings
-from gateway.errors import InvalidInput, TooManyRequests
+from gateway.errors import InvalidInput, TooManyRequests, Unavailable
 from gateway.gateway import Gateway
 from gateway.metrics import Metrics
 from gateway.outbound import (
@@ -594,3 +594,30 @@ def test_a_denial_is_audited_when_an_audit_log_is_wired(
     assert (record["userId"], record["action"], record["resourceId"]) == ("u_op", "message.rejected",
                                                                           outcome.message_id)
     assert record["details"]["reasons"] == ["OPT_IN_REQUIRED"]
+
+
+def test_bookkeeping_after_a_successful_send_never_fails_the_send(
+    make_gateway: Callable[..., Gateway], tables: MemoryTables, tier: TierTracker,
+    drivers: dict[str, StoreCheckingDriver], metrics: Metrics,
+) -> None:
+    def broken_callback(_wamid: str) -> None:
+        raise RuntimeError("inbound store unavailable")
+
+    def broken_opening(_contact_id: str, _now: float | None = None) -> bool:
+        raise RuntimeError("trackers unavailable")
+
+    tier.record_opening = broken_opening  # type: ignore[method-assign]
+    gateway = make_gateway(on_whatsapp_message_id=broken_callback)
+    add_contact(tables)
+    outcome = gateway.send(wa_template())
+    assert outcome.status == "sent" and len(drivers["whatsapp"].calls) == 1
+    assert metrics.counter("tier_record_errors_total") == 1
+
+
+def test_a_channel_without_a_driver_is_unavailable(
+    make_gateway: Callable[..., Gateway], drivers: dict[str, StoreCheckingDriver], tables: MemoryTables
+) -> None:
+    gateway = make_gateway(drivers={"whatsapp": drivers["whatsapp"]})
+    add_contact(tables)
+    with pytest.raises(Unavailable):
+        gateway.send(OutboundRequest(contact_id="ct_1", channel="sms", content=TextContent("x")))
