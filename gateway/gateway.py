@@ -50,6 +50,7 @@ from channels.base import (
 )
 from channels.dryrun import DryRunRecorder
 from channels.errors import ChannelError, ContentInvalid
+from gateway.alerts import Alerts
 from gateway.clock import Clock
 from gateway.config import Environment, SendMode, Settings
 from gateway.errors import InvalidInput, TooManyRequests, Unavailable
@@ -63,12 +64,18 @@ from gateway.outbound import (
     TemplateContent,
     TextContent,
 )
-from gateway.policy_input import WINDOW_SECONDS, build_policy_input, is_real_contact, window_open
+from gateway.policy_input import (
+    WINDOW_SECONDS,
+    build_policy_input,
+    is_real_contact,
+    window_open,
+    window_seconds_from_params,
+)
 from gateway.ratelimit import RateLimiter, RateLimits, RateLimitTimeout
 from gateway.store.conditions import Attr, not_exists
 from gateway.store.port import ConditionFailed, Item, Tables, Update
 from gateway.store.schema import table_schemas
-from gateway.tier import TierTracker
+from gateway.tier import TierTracker, alert_ratio_from_params, default_limit_from_params
 
 log = logging.getLogger("wecare.gateway")
 
@@ -200,6 +207,11 @@ class Gateway:
     @property
     def live(self) -> bool:
         return self._live
+
+    @property
+    def tier(self) -> TierTracker:
+        """The tier tracker (the bulk module checks ``tier.status().remaining`` before a job, 13.10)."""
+        return self._tier
 
     # -- the one public operation -------------------------------------------------------------------
 
@@ -649,4 +661,47 @@ def _outcome(item: Mapping[str, Any], *, replayed: bool = False) -> SendOutcome:
         message=dict(item),
         error=item.get("errorDetails"),
         replayed=replayed,
+    )
+
+
+def gateway_from_bundle(
+    *,
+    tables: Tables,
+    clock: Clock,
+    settings: Settings,
+    engine: PolicyEvaluator,
+    params: Mapping[str, Any],
+    drivers: Mapping[Channel, ChannelDriver],
+    metrics: Metrics,
+    alerts: Alerts,
+    outbox: Outbox | None = None,
+    audit: AuditTrail | None = None,
+    on_whatsapp_message_id: Callable[[str], None] | None = None,
+    max_rate_wait: float | None = None,
+) -> Gateway:
+    """The gateway wired the usual way: limits, tier default, alert level and window from ``params``.
+
+    ``params`` is the policy bundle's (``load_bundle(...).params``), so every number the gateway
+    enforces is the reviewed one the policies also see.
+    """
+    tier = TierTracker(
+        tables, clock, alerts, metrics,
+        default_limit=default_limit_from_params(params),
+        alert_ratio=alert_ratio_from_params(params),
+    )
+    return Gateway(
+        tables=tables,
+        clock=clock,
+        settings=settings,
+        engine=engine,
+        limits=RateLimits.from_params(params),
+        limiter=RateLimiter(tables["RateLimitTrackers"], clock),
+        tier=tier,
+        drivers=drivers,
+        metrics=metrics,
+        outbox=outbox,
+        audit=audit,
+        on_whatsapp_message_id=on_whatsapp_message_id,
+        max_rate_wait=max_rate_wait,
+        window_seconds=window_seconds_from_params(params),
     )

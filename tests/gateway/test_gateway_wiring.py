@@ -1,0 +1,66 @@
+"""The gateway wired as the composition root does it: shipped bundle, DRY_RUN drivers from
+``channels.wiring``, the embedded SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from channels.wiring import build_drivers, default_builders
+from gateway.alerts import LocalAlerts
+from gateway.audit import AuditLog
+from gateway.clock import FakeClock
+from gateway.config import Environment, SendMode, Settings
+from gateway.gateway import gateway_from_bundle
+from gateway.messages import MessageQueryService
+from gateway.metrics import Metrics
+from gateway.outbound import OutboundRequest, Outbox, TemplateContent, TextContent
+from gateway.policy import PolicyEngine, load_bundle
+from gateway.recovery import SendRecovery
+from gateway.store.sqlite import SqliteTables
+
+from .fakes import POLICIES, contact_item
+
+
+def test_embedded_dry_run_wiring_end_to_end(tmp_path: Path) -> None:
+    clock = FakeClock()
+    tables = SqliteTables(tmp_path / "wecare.db", clock)
+    try:
+        settings = Settings(SEND_MODE=SendMode.DRY_RUN, ENVIRONMENT=Environment.local)
+        bundle = load_bundle(POLICIES)
+        metrics = Metrics()
+        alerts = LocalAlerts(metrics)
+        outbox = Outbox()
+        builders = default_builders(
+            media_bucket=settings.MEDIA_BUCKET, media_prefix=settings.MEDIA_OUTBOUND_PREFIX,
+            sms_pool_id=settings.SMS_POOL_ID, from_address=settings.SES_SENDER_EMAIL,
+            from_name=settings.SES_SENDER_NAME,
+        )
+        drivers = build_drivers("DRY_RUN", builders=builders, sink=outbox.append)
+        wamids: list[str] = []
+        gateway = gateway_from_bundle(
+            tables=tables, clock=clock, settings=settings, engine=PolicyEngine(bundle), params=bundle.params,
+            drivers=drivers, metrics=metrics, alerts=alerts, outbox=outbox, audit=AuditLog(tables, clock),
+            on_whatsapp_message_id=wamids.append,
+        )
+        now = clock.now()
+        tables["Contacts"].put(contact_item("ct_1", now=now, last_inbound=now - 60))
+        tables["Contacts"].put(contact_item("ct_2", now=now, phone="+447898765432"))
+
+        sent = gateway.send(OutboundRequest(contact_id="ct_1", channel="whatsapp", content=TextContent("Hi")))
+        refused = gateway.send(
+            OutboundRequest(contact_id="ct_2", channel="whatsapp", content=TextContent("Hi"))
+        )
+        opened = gateway.send(OutboundRequest(contact_id="ct_2", channel="whatsapp",
+                                              content=TemplateContent("order_update", "en_GB")))
+
+        assert (sent.status, refused.reasons, opened.status) == ("sent", ["TEMPLATE_REQUIRED"], "sent")
+        assert sent.message["decision"]["bundle"]["digest"] == bundle.digest
+        assert sent.message["outbox"]["calls"][0]["operation"] == "SendWhatsAppMessage"
+        assert wamids == [sent.message["whatsappMessageId"], opened.message["whatsappMessageId"]]
+        assert gateway.tier.status().used24h == 1
+        assert [a["action"] for a in tables["AuditLogs"].scan().items] == ["message.rejected"]
+        history = MessageQueryService(tables).list_page(contact_id="ct_2").items
+        assert [m["status"] for m in history] == ["sent", "rejected"]
+        assert SendRecovery(tables, clock, alerts, metrics).run().marked_unknown == []
+    finally:
+        tables.close()
