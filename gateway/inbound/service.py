@@ -24,13 +24,14 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 from gateway.clock import Clock
 from gateway.dlq import DlqService
-from gateway.errors import Conflict
+from gateway.errors import Conflict, NotFound
 from gateway.inbound.errors import PayloadError, SignatureInvalid
 from gateway.inbound.keywords import KeywordConfig, KeywordMatch, classify
 from gateway.inbound.media import MediaDownloader
@@ -57,10 +58,13 @@ log = logging.getLogger("wecare.inbound")
 INBOUND_DLQ = "inbound-dlq"
 ACTOR = "system:inbound"
 _CONTACT_RACE_ATTEMPTS = 8  # ~1.3 s of back-off in all
+_REMEMBERED_CONTACTS = 10_000
 
 
 class ContactDirectory(Protocol):
     """What the pipeline needs of :class:`gateway.contacts.ContactService`."""
+
+    def get(self, contact_id: str, *, include_deleted: bool = False) -> dict[str, Any]: ...
 
     def find_by_phone(self, phone: str) -> dict[str, Any] | None: ...
 
@@ -134,6 +138,7 @@ class InboundService:
         # so events from Meta's own webhook can name the EUM number they reached.
         self._phone_ids: dict[str, str] = dict(meta_phone_number_ids or {})
         self._phone_lock = threading.Lock()
+        self._contact_ids: OrderedDict[str, str] = OrderedDict()  # phone -> contact id, a bounded hint
         retention = self._messages.schema.retention_seconds
         self._retention = retention if retention is not None else 30 * 86400
         dlq.register(INBOUND_DLQ, self.replay)  # replay runs exactly the code the original handler ran
@@ -341,8 +346,9 @@ class InboundService:
         return True
 
     def _contact_for(self, message: InboundMessage) -> dict[str, Any]:
-        found = self._contacts.find_by_phone(message.phone)
+        found = self._remembered(message.phone) or self._contacts.find_by_phone(message.phone)
         if found is not None:
+            self._remember(message.phone, str(found["contactId"]))
             return found
         data = {
             "name": (message.profile_name or message.phone)[:200],
@@ -363,7 +369,35 @@ class InboundService:
                 time.sleep(0.005 * 2**attempt)
             raise
         log.info("contact created from first inbound message", extra={"contactId": created.get("contactId")})
+        self._remember(message.phone, str(created["contactId"]))
         return created
+
+    def _remembered(self, phone: str) -> dict[str, Any] | None:
+        """The contact last seen for this phone, re-read and still its active holder; else None.
+
+        A hint only (it saves parsing the number and reading its uniqueness guard on every message): the
+        contact is always read fresh, and one that was deleted or changed number is not used.
+        """
+        with self._phone_lock:
+            contact_id = self._contact_ids.get(phone)
+        if contact_id is None:
+            return None
+        try:
+            contact = self._contacts.get(contact_id)
+        except NotFound:
+            contact = None
+        if contact is None or contact.get("phone") != phone or contact.get("deletedAt") is not None:
+            with self._phone_lock:
+                self._contact_ids.pop(phone, None)
+            return None
+        return contact
+
+    def _remember(self, phone: str, contact_id: str) -> None:
+        with self._phone_lock:
+            self._contact_ids[phone] = contact_id
+            self._contact_ids.move_to_end(phone)
+            while len(self._contact_ids) > _REMEMBERED_CONTACTS:
+                self._contact_ids.popitem(last=False)
 
     def _download(self, message_id: str, message: InboundMessage) -> dict[str, Any]:
         media = message.media

@@ -217,3 +217,24 @@ def test_ingest_command_without_a_wired_service_says_so(
         == 2
     )
     assert "inbound service is not wired" in capsys.readouterr().err
+
+
+def test_a_remembered_sender_that_was_deleted_or_renumbered_is_not_reused(embedded: Embedded) -> None:
+    service = embedded.service()
+    service.handle_sns_event(text_event("wamid.h1", "hi"))
+    first = embedded.contacts.find_by_phone("+447812345678")
+    assert first is not None
+    embedded.contacts.delete(first["contactId"], actor="op")
+    service.handle_sns_event(text_event("wamid.h2", "hi again"))
+    second = embedded.contacts.find_by_phone("+447812345678")
+    assert second is not None and second["contactId"] != first["contactId"]
+    embedded.contacts.update(second["contactId"], {"phone": "+447898765432"}, actor="op")
+    service.handle_sns_event(text_event("wamid.h3", "third"))
+    third = embedded.contacts.find_by_phone("+447812345678")
+    assert third is not None and third["contactId"] not in (first["contactId"], second["contactId"])
+    owners = {m["whatsappMessageId"]: m["contactId"] for m in embedded.inbound()}
+    assert owners == {
+        "wamid.h1": first["contactId"],
+        "wamid.h2": second["contactId"],
+        "wamid.h3": third["contactId"],
+    }
