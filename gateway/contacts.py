@@ -10,10 +10,14 @@ Items in the ``Contacts`` table (see the data model):
   ``ref=<contactId>``, written with a must-not-exist condition: a second *active* contact with the same
   phone or e-mail is a :class:`Conflict` naming the first. Soft delete releases them. A guard left by an
   interrupted write is taken over once its owner is gone or no longer holds the value (after a grace
-  period, so a write in progress is never raced);
-* search entries (:mod:`gateway.contacts_search`), ``kind="search"``.
+  period, so a write in progress is never raced). The guards double as the phone and e-mail entries
+  of the search index;
+* name search entries (:mod:`gateway.contacts_search`), ``kind="search"``.
 
-Writes to a contact are optimistic: each carries ``version`` and is conditional on it, retried on a race.
+A create writes the guards, then the name entries, then the contact (five items for a contact with a
+two-word name, a phone and an e-mail), so an interrupted create leaves nothing a reader can see.
+Writes to a contact are optimistic: each carries ``version`` and is conditional on it, retried on a race;
+what a failed attempt wrote before the contact is put back.
 Changing a phone number resets WhatsApp/SMS opt-ins (and an e-mail change the e-mail opt-in) unless the
 same change sets them explicitly: consent given for one number is not consent for another.
 """
@@ -33,7 +37,7 @@ from gateway.audit import AuditLog
 from gateway.clock import Clock
 from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.store.conditions import And, Attr, Condition, eq, not_exists
-from gateway.store.port import ConditionFailed, InvalidCursor, Item, Tables, Update
+from gateway.store.port import ConditionFailed, InvalidCursor, Item, Table, Tables, Update
 
 log = logging.getLogger("wecare.contacts")
 
@@ -136,7 +140,8 @@ class ContactService:
         source = f.validate_source(source)
         _reject_unknown(data)
         name = f.validate_name(data.get("name"))
-        phone = f.normalise_phone(data["phone"], self._region) if data.get("phone") is not None else None
+        parsed = f.parse_phone(data["phone"], self._region) if data.get("phone") is not None else None
+        phone = parsed.e164 if parsed is not None else None
         email = f.normalise_email(data["email"]) if data.get("email") is not None else None
         if phone is None and email is None:
             raise InvalidInput("a contact needs a phone number or an e-mail address (or both)",
@@ -159,24 +164,27 @@ class ContactService:
                 history.append(
                     _consent(channel, False, True, actor=actor, at=now, source=source, evidence=evidence)
                 )
-        item.update({"createdAt": now, "updatedAt": now, "consentHistory": history, "version": 1})
+        item.update({"createdAt": now, "updatedAt": now, "createdBy": actor, "createdVia": source,
+                     "consentHistory": history, "version": 1})
 
-        guards = _guard_keys(item)
-        acquired: list[str] = []
-        written: list[str] = []
+        tokens = search_index.contact_tokens(item, phone=parsed)
+        src = search_index.source_of(item)
+        undo = _Undo(self._table, contact_id)
         try:
-            for guard, (field_name, guarded) in guards.items():
-                self._acquire(guard, field_name, guarded, contact_id, now)
-                acquired.append(guard)
-            for key, entry in search_index.entries(contact_id, search_index.contact_tokens(item)).items():
+            for guard, (field_name, guarded) in _guard_keys(item).items():
+                attrs = search_index.guard_index_attributes(field_name, contact_id, tokens, src)
+                self._acquire(guard, field_name, guarded, contact_id, now=now, index_attrs=attrs)
+                undo.written(guard, None, guard=True)
+            for key, entry in search_index.name_entries(contact_id, tokens, src).items():
                 self._table.put(entry)
-                written.append(key)
+                undo.written(key, None)
             self._table.put(item, condition=not_exists("contactId"))
         except BaseException:
-            self._undo(contact_id, acquired, written)
+            undo.run()
             raise
-        self._audit.record(actor, "contact.create", "contact", contact_id,
-                           {"source": source, **{k: item[k] for k in f.OPT_IN_FIELDS.values()}})
+        # The creation is recorded on the contact itself (createdBy, createdVia, consentHistory) rather than
+        # as an audit record: imports create contacts by the hundred thousand, and the evidence must outlive
+        # the audit log's TTL anyway. Changes and deletions are audited.
         return item
 
     def update(
@@ -186,18 +194,20 @@ class ContactService:
         source = f.validate_source(source)
         _reject_unknown(changes)
         wanted: dict[str, Any] = {}
+        parsed: f.Phone | None = None
         if "name" in changes:
             wanted["name"] = f.validate_name(changes["name"])
         if "phone" in changes:
             raw_phone = changes["phone"]
-            wanted["phone"] = None if raw_phone is None else f.normalise_phone(raw_phone, self._region)
+            parsed = None if raw_phone is None else f.parse_phone(raw_phone, self._region)
+            wanted["phone"] = parsed.e164 if parsed is not None else None
         if "email" in changes:
             wanted["email"] = None if changes["email"] is None else f.normalise_email(changes["email"])
         for attr in f.OPT_IN_FIELDS.values():
             if attr in changes:
                 wanted[attr] = f.validate_opt_in(attr, changes[attr])
         evidence = f.validate_evidence(changes.get("consentEvidence"))
-        return self._apply(contact_id, wanted, actor=actor, source=source, evidence=evidence)
+        return self._apply(contact_id, wanted, actor=actor, source=source, evidence=evidence, phone=parsed)
 
     def set_opt_in(
         self,
@@ -230,8 +240,9 @@ class ContactService:
             except ConditionFailed:
                 continue
             for guard in _guard_keys(current):
-                self._release(guard, contact_id)
-            for key in search_index.entries(contact_id, search_index.contact_tokens(current)):
+                self._release(guard, contact_id)  # the e-mail and phone index entries go with them
+            for key in search_index.name_entries(contact_id, {"n": search_index.name_tokens(
+                    str(current.get("name") or ""))}, {}):
                 self._table.delete({"contactId": key})
             self._audit.record(actor, "contact.delete", "contact", contact_id, {})
             return updated
@@ -268,8 +279,9 @@ class ContactService:
     def _unchanged(self, current: Mapping[str, Any]) -> Any:
         return eq("kind", "contact") & eq("version", current.get("version", 0)) & not_exists("deletedAt")
 
-    def _acquire(self, guard_key: str, field_name: str, value: str, contact_id: str, now: float) -> None:
-        guard = {"contactId": guard_key, "kind": "guard", "ref": contact_id, "createdAt": now}
+    def _acquire(self, guard_key: str, field_name: str, value: str, contact_id: str, *, now: float,
+                 index_attrs: Mapping[str, Any]) -> None:
+        guard = {"contactId": guard_key, "kind": "guard", "ref": contact_id, "createdAt": now, **index_attrs}
         for _ in range(_ATTEMPTS):
             try:
                 self._table.put(guard, condition=not_exists("contactId"))
@@ -302,20 +314,8 @@ class ContactService:
         with contextlib.suppress(ConditionFailed):  # not ours (any more)
             self._table.delete({"contactId": guard_key}, condition=eq("ref", contact_id))
 
-    def _undo(self, contact_id: str, guards: list[str], entries: list[str]) -> None:
-        for key in entries:
-            try:
-                self._table.delete({"contactId": key})
-            except Exception:
-                log.exception("could not remove a search entry after a failed write", extra={"key": key})
-        for guard in guards:
-            try:
-                self._release(guard, contact_id)
-            except Exception:
-                log.exception("could not release a guard after a failed write", extra={"guard": guard})
-
     def _apply(self, contact_id: str, wanted: Mapping[str, Any], *, actor: str, source: str,
-               evidence: Mapping[str, Any] | None) -> dict[str, Any]:
+               evidence: Mapping[str, Any] | None, phone: f.Phone | None = None) -> dict[str, Any]:
         for _ in range(_ATTEMPTS):
             current = self.get(contact_id)
             now = self._clock.now()
@@ -328,39 +328,44 @@ class ContactService:
                 raise InvalidInput("a contact needs a phone number or an e-mail address (or both)",
                                    details={"fields": ["phone", "email"]})
             old_guards, new_guards = _guard_keys(current), _guard_keys(after)
+            old_src, new_src = search_index.source_of(current), search_index.source_of(after)
             old_tokens = search_index.contact_tokens(current)
-            new_tokens = search_index.contact_tokens(after)
-            old_entries = search_index.entries(contact_id, old_tokens)
-            new_entries = search_index.entries(contact_id, new_tokens) if new_tokens != old_tokens else {}
-            acquired: list[str] = []
-            written: list[str] = []
+            kept_phone = phone if phone is not None else (
+                f.Phone(str(current["phone"]), old_tokens["c"][0], old_tokens["p"][0])
+                if current.get("phone") else None)
+            new_tokens = search_index.contact_tokens(after, phone=kept_phone)
+            old_entries = search_index.name_entries(contact_id, old_tokens, old_src)
+            new_entries = search_index.name_entries(contact_id, new_tokens, new_src)
+            undo = _Undo(self._table, contact_id)
             try:
                 for guard, (field_name, value) in new_guards.items():
+                    attrs = search_index.guard_index_attributes(field_name, contact_id, new_tokens, new_src)
                     if guard not in old_guards:
-                        self._acquire(guard, field_name, value, contact_id, now)
-                        acquired.append(guard)
-                for key, entry in new_entries.items():
-                    self._table.put(entry)
-                    if key not in old_entries:
-                        written.append(key)
+                        self._acquire(guard, field_name, value, contact_id, now=now, index_attrs=attrs)
+                        undo.written(guard, None, guard=True)
+                    elif new_src != old_src:
+                        self._reindex_guard(guard, contact_id, now, attrs, undo)
+                if new_src != old_src:
+                    for key, entry in new_entries.items():
+                        self._table.put(entry)
+                        undo.written(key, old_entries.get(key))
                 updated = self._table.update(
                     {"contactId": contact_id},
                     Update(set={**sets, "updatedAt": now}, add={"version": 1}, remove=sorted(removes)),
                     condition=self._unchanged(current),
                 )
             except ConditionFailed:
-                self._undo(contact_id, acquired, written)
+                undo.run()
                 continue
             except BaseException:
-                self._undo(contact_id, acquired, written)
+                undo.run()
                 raise
             for guard in old_guards:
                 if guard not in new_guards:
                     self._release(guard, contact_id)
-            if new_entries:
-                for key in old_entries:
-                    if key not in new_entries:
-                        self._table.delete({"contactId": key})
+            for key in old_entries:
+                if key not in new_entries:
+                    self._table.delete({"contactId": key})
             changed = sorted({*sets, *removes} - {"consentHistory"})
             self._audit.record(actor, "contact.update", "contact", contact_id, {
                 "source": source, "fields": changed,
@@ -368,6 +373,15 @@ class ContactService:
             })
             return updated
         raise _busy({"contactId": contact_id})
+
+    def _reindex_guard(self, guard_key: str, contact_id: str, now: float, attrs: Mapping[str, Any],
+                       undo: _Undo) -> None:
+        """Rewrite the index attributes a guard this contact holds carries (its name or values changed)."""
+        existing = self._table.get({"contactId": guard_key})
+        base = {"contactId": guard_key, "kind": "guard", "ref": contact_id,
+                "createdAt": (existing or {}).get("createdAt", now)}
+        self._table.put({**base, **attrs}, condition=eq("ref", contact_id))
+        undo.written(guard_key, existing, guard=True)
 
     def _forward(self, contact_id: str, attr: str, at: float) -> None:
         try:
@@ -379,6 +393,32 @@ class ContactService:
             if self._load(contact_id) is None:
                 raise NotFound(f"no contact {contact_id}", details={"contactId": contact_id}) from None
             # already at or past ``at``: time never moves backwards
+
+
+class _Undo:
+    """What a write wrote before its contact item, so a failed write can put things back."""
+
+    def __init__(self, table: Table, contact_id: str) -> None:
+        self._table = table
+        self._contact_id = contact_id
+        self._steps: list[tuple[str, Item | None, bool]] = []
+
+    def written(self, key: str, previous: Item | None, *, guard: bool = False) -> None:
+        self._steps.append((key, previous, guard))
+
+    def run(self) -> None:
+        for key, previous, guard in reversed(self._steps):
+            # A guard is only ever touched while it is still ours.
+            condition = eq("ref", self._contact_id) if guard else None
+            try:
+                if previous is None:
+                    self._table.delete({"contactId": key}, condition=condition)
+                else:
+                    self._table.put(previous, condition=condition)
+            except ConditionFailed:
+                pass
+            except Exception:
+                log.exception("could not undo part of a failed contact write", extra={"key": key})
 
 
 def _clamp(limit: int) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import phonenumbers
@@ -28,8 +29,21 @@ def _invalid(field: str, message: str) -> InvalidInput:
     return InvalidInput(message, details={"field": field})
 
 
+@dataclass(frozen=True)
+class Phone:
+    e164: str  # "+447812345678"
+    country_code: str  # "44"
+    national_number: str  # "7812345678": the national significant number, without any trunk prefix
+
+
 def normalise_phone(raw: object, default_region: str | None = None) -> str:
-    """E.164 (``+447812345678``) of a number typed with or without ``+``/``00`` and country code.
+    """E.164 (``+447812345678``) of a number typed with or without ``+``/``00`` and country code."""
+    return parse_phone(raw, default_region).e164
+
+
+def parse_phone(raw: object, default_region: str | None = None) -> Phone:
+    """The number (E.164 and its parts) from a number typed with or without ``+``/``00`` and country
+    code.
 
     Without a country code the number is read in ``default_region`` when one is configured; digits
     that are not valid there are tried as an international number (``447812345678``).
@@ -55,20 +69,30 @@ def normalise_phone(raw: object, default_region: str | None = None) -> str:
         except phonenumbers.NumberParseException:
             continue
         if phonenumbers.is_valid_number(parsed):
-            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            return _phone(parsed)
     hint = "" if default_region else " including the country code"
     raise _invalid("phone", f"{raw!r} is not a valid phone number; give it{hint}, e.g. +447812345678")
 
 
-def phone_search_tokens(e164: str) -> list[str]:
-    """Digit strings a person may type for this number: international (447812345678) and national
-    as dialled in its country (07812345678; for NANP the same as the national significant number)."""
-    parsed = phonenumbers.parse(e164, None)
-    national = re.sub(r"\D", "", phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
-    tokens = [e164.lstrip("+")]
-    if national and national not in tokens:
-        tokens.append(national)
-    return tokens
+def _phone(parsed: phonenumbers.PhoneNumber) -> Phone:
+    national = phonenumbers.national_significant_number(parsed)
+    return Phone(f"+{parsed.country_code}{national}", str(parsed.country_code), national)
+
+
+def phone_parts(e164: str) -> Phone:
+    """The parts of a stored E.164 number."""
+    return _phone(phonenumbers.parse(e164, None))
+
+
+def is_country_code(digits: str) -> bool:
+    if not digits.isdigit() or digits.startswith("0"):
+        return False
+    return int(digits) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+
+
+# Trunk prefixes dialled before a national number somewhere in the world (from the library's metadata:
+# "0" in most countries, "1" and "8" in a few, "06" in Hungary); a test keeps this list in step with it.
+TRUNK_PREFIXES = ("0", "06", "1", "8")
 
 
 def normalise_email(raw: object) -> str:

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from gateway.audit import AuditLog
 from gateway.clock import FakeClock
 from gateway.contacts import ContactService
-from gateway.errors import InvalidInput
+from gateway.errors import Conflict, InvalidInput
 from gateway.store.memory import MemoryTables
-from gateway.store.port import Tables
+from gateway.store.port import ConditionFailed, Tables
 
 UK = "+447812345678"
 
@@ -152,6 +152,8 @@ def test_leftover_entries_of_interrupted_writes_are_never_shown(
             "searchBucket": "n:ol",
             "searchKey": f"olga {item['contactId']}",
             "tok": {"n": ["olga", "smith"], "e": [], "p": []},
+            # made from the name the contact had before an update that did not finish cleaning up
+            "src": {**entry["src"], "name": "Olga Smith"},
         }
     )
     assert _all(contacts, "olivia") == [item["contactId"]]
@@ -321,3 +323,70 @@ def test_search_finds_a_contact_by_any_formatting_of_its_phone(
     typed = _format(digits, rnd)
     typed = {"e164": "+" + typed, "plus": "+" + typed, "00": "00" + typed}.get(style, typed)
     assert target["contactId"] in _all(contacts, typed, limit=100)
+
+
+def test_trunk_prefixes_are_those_of_the_phone_metadata() -> None:
+    from phonenumbers import PhoneMetadata  # noqa: PLC0415
+    from phonenumbers.phonenumberutil import SUPPORTED_REGIONS  # noqa: PLC0415
+
+    from gateway.contacts_fields import TRUNK_PREFIXES  # noqa: PLC0415
+
+    metadata = (PhoneMetadata.metadata_for_region(region) for region in SUPPORTED_REGIONS)
+    assert set(TRUNK_PREFIXES) == {m.national_prefix for m in metadata if m is not None and m.national_prefix}
+
+
+def test_renaming_keeps_the_phone_and_e_mail_findable(contacts: ContactService) -> None:
+    item = contacts.create({"name": "Olivia Smith", "phone": UK, "email": "o@example.com"}, actor="t")
+    contacts.update(item["contactId"], {"name": "Liv Jones"}, actor="t")
+    assert _all(contacts, "07812 345678") == [item["contactId"]]
+    assert _all(contacts, "o@example.com") == [item["contactId"]]
+    assert _all(contacts, "jones") == [item["contactId"]]
+    assert _all(contacts, "olivia") == []
+
+
+class FailingUpdates:
+    """Tables whose Contacts table refuses every conditional update of a contact (endless contention)."""
+
+    def __init__(self, inner: Tables) -> None:
+        self._inner = inner
+
+    def __getitem__(self, name: str) -> Any:
+        table = self._inner[name]
+        if name != "Contacts":
+            return table
+
+        class Refusing:
+            schema = table.schema
+
+            def __getattr__(self, op: str) -> Any:
+                return getattr(table, op)
+
+            def update(self, key: Any, update: Any, *, condition: Any = None) -> Any:
+                if str(key["contactId"]).startswith("ct_"):
+                    raise ConditionFailed("someone else changed it")
+                return table.update(key, update, condition=condition)
+
+        return Refusing()
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_failed_update_leaves_the_index_as_it_was(
+    tables: Tables, clock: FakeClock, audit: AuditLog
+) -> None:
+    contacts = ContactService(tables, clock, audit)
+    item = contacts.create({"name": "Olivia Smith", "phone": UK, "email": "o@example.com"}, actor="t")
+    before = sorted(tables["Contacts"].scan(limit=100).items, key=lambda i: i["contactId"])
+    failing = ContactService(FailingUpdates(tables), clock, audit)  # type: ignore[arg-type]
+    with pytest.raises(Conflict):
+        failing.update(
+            item["contactId"],
+            {"name": "Liv Jones", "phone": "+447898765432", "email": "l@example.com"},
+            actor="t",
+        )
+    after = sorted(tables["Contacts"].scan(limit=100).items, key=lambda i: i["contactId"])
+    assert after == before
+    for query in ("olivia", "+44 7812 345678", "o@example.com"):
+        assert _all(contacts, query) == [item["contactId"]]
+    assert contacts.find_by_phone("+447898765432") is None

@@ -383,13 +383,36 @@ def test_a_guard_of_a_deleted_contact_is_taken_over_at_once(
     assert _make(contacts, phone=UK)["phone"] == UK
 
 
-def test_guard_and_search_items_are_never_contacts(contacts: ContactService, tables: Tables) -> None:
+def test_a_contact_is_five_items_and_only_one_is_a_contact(contacts: ContactService, tables: Tables) -> None:
     item = _make(contacts, name="Olivia Smith", phone=UK, email="o@example.com")
-    others = [i for i in tables["Contacts"].scan(limit=100).items if i["contactId"] != item["contactId"]]
-    assert {i["kind"] for i in others} == {"guard", "search"}
-    for other in others:
+    others = {
+        i["contactId"]: i
+        for i in tables["Contacts"].scan(limit=100).items
+        if i["contactId"] != item["contactId"]
+    }
+    # two uniqueness guards (which are also the phone and e-mail index entries) and two name entries
+    assert sorted(others) == sorted(
+        [
+            f"phone#{UK}",
+            "email#o@example.com",
+            f"sx#{item['contactId']}#n#olivia",
+            f"sx#{item['contactId']}#n#smith",
+        ]
+    )
+    assert {i["kind"] for i in others.values()} == {"guard", "search"}
+    for key, other in others.items():
         with pytest.raises(NotFound):
-            contacts.get(other["contactId"])
-        if other["kind"] == "guard":
-            assert "searchBucket" not in other and "searchKey" not in other
+            contacts.get(key)
+        assert other["ref"] == item["contactId"]
+        assert set(other) <= {
+            "contactId",
+            "kind",
+            "ref",
+            "createdAt",
+            "searchBucket",
+            "searchKey",
+            "tok",
+            "src",
+        }
+    assert others[f"phone#{UK}"]["searchKey"] == f"7812345678 {item['contactId']}"
     assert contacts.list_page().items == [item]
