@@ -7,14 +7,18 @@ DRY_RUN. ``lambda``: DynamoDB + SQS + Cognito, clients created here (never at im
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gateway.alerts import Alerts, LocalAlerts
 from gateway.clock import Clock, SystemClock
-from gateway.config import Settings
+from gateway.config import ConfigError, SendMode, Settings
 from gateway.metrics import Metrics
 from gateway.queue.port import Queues
+from gateway.secrets import Secrets, load_local
 from gateway.store.port import Tables
 
 log = logging.getLogger("wecare.bootstrap")
@@ -30,6 +34,19 @@ class Container:
     alerts: Alerts
     runtime: str = "embedded"
     extras: dict[str, Any] = field(default_factory=dict)
+    # Services, set by wire_services (typed loosely so the edges can be tested over small fakes).
+    policy: Any = None
+    bundle: Any = None
+    identity: Any = None
+    audit: Any = None
+    users: Any = None
+    contacts: Any = None
+    decisions: Any = None
+    messages: Any = None
+    dlq: Any = None
+    inbound: Any = None
+    gateway: Any = None
+    recovery: Any = None
 
     def health(self) -> dict[str, object]:
         return {
@@ -92,15 +109,93 @@ def build_embedded(settings: Settings, clock: Clock | None = None) -> Container:
         raise
     metrics = Metrics()
     container = Container(settings, clk, tables, queues, metrics, LocalAlerts(metrics), runtime="embedded")
-    wire_services(container)
+    try:
+        wire_services(container, secrets=load_local(os.environ))
+    except Exception:
+        container.close()
+        raise
     return container
 
 
-def wire_services(container: Container) -> None:
-    """Construct the services over the container's ports (same for every runtime)."""
-    return None
+def default_policy_dir(settings: Settings) -> Path:
+    """The reviewed bundle: ``POLICY_DIR`` if set, else ``policies/`` beside the package."""
+    if settings.POLICY_DIR is not None:
+        return settings.POLICY_DIR
+    return Path(__file__).resolve().parent.parent / "policies"
+
+
+def wire_services(
+    container: Container,
+    *,
+    secrets: Secrets | None = None,
+    drivers: Mapping[str, Any] | None = None,
+    social_client: Any = None,
+    identity_fetch: Any = None,
+) -> None:
+    """Construct the services over the container's ports (the same code for every runtime).
+
+    A bundle that does not load stops start-up here (``BundleError``): the gateway never runs without
+    its policies. ``drivers`` defaults to the DRY_RUN recorders unless the settings say LIVE, in which
+    case the caller must pass the LIVE drivers; nothing here falls back from one to the other.
+    """
+    from channels.wiring import build_drivers, default_builders
+    from gateway.auth.wiring import wire_identity
+    from gateway.decisions import DecisionService
+    from gateway.dlq import DlqService
+    from gateway.gateway import gateway_from_bundle
+    from gateway.inbound.meta_signature import MetaWebhookVerifier
+    from gateway.inbound.service import InboundService
+    from gateway.inbound.sns_signature import SnsSignatureVerifier
+    from gateway.messages import MessageQueryService
+    from gateway.outbound import Outbox
+    from gateway.policy import PolicyEngine, load_bundle
+    from gateway.recovery import SendRecovery
+
+    c, s = container, container.settings
+    secrets = secrets or Secrets()
+    bundle = load_bundle(default_policy_dir(s))
+    c.policy = PolicyEngine(bundle)
+    c.bundle = bundle
+    wire_identity(c, data_dir=s.WECARE_DATA_DIR, fetch=identity_fetch)
+    c.decisions = DecisionService(c.tables, c.clock)
+    c.messages = MessageQueryService(c.tables)
+    c.dlq = DlqService(c.tables, c.queues, c.clock, metrics=c.metrics, audit=c.audit)
+    meta = None
+    if secrets.app_secret is not None and s.META_VERIFY_TOKEN:
+        meta = MetaWebhookVerifier(secrets.app_secret.get_secret_value(), s.META_VERIFY_TOKEN)
+    media = None
+    if social_client is not None:
+        from gateway.inbound.media import MediaDownloader
+
+        media = MediaDownloader(social_client, c.tables, c.clock, bucket=s.MEDIA_BUCKET,
+                                prefix=s.MEDIA_INBOUND_PREFIX)
+    c.inbound = InboundService(
+        c.tables, c.clock, c.contacts, c.dlq, media=media,
+        sns=SnsSignatureVerifier(s.SNS_TOPIC_ARN), meta=meta, metrics=c.metrics,
+    )
+    outbox = Outbox()
+    if drivers is None:
+        if s.SEND_MODE is SendMode.LIVE:
+            raise ConfigError("SEND_MODE=LIVE needs the LIVE channel drivers; none were given")
+        builders = default_builders(
+            media_bucket=s.MEDIA_BUCKET, media_prefix=s.MEDIA_OUTBOUND_PREFIX, sms_pool_id=s.SMS_POOL_ID,
+            from_address=s.SES_SENDER_EMAIL, from_name=s.SES_SENDER_NAME,
+        )
+        drivers = build_drivers("DRY_RUN", builders=builders, sink=outbox.append)
+    c.gateway = gateway_from_bundle(
+        tables=c.tables, clock=c.clock, settings=s, engine=c.policy, params=bundle.params,
+        drivers=drivers, metrics=c.metrics, alerts=c.alerts, outbox=outbox, audit=c.audit,
+        on_whatsapp_message_id=c.inbound.apply_pending_statuses,
+    )
+    c.recovery = SendRecovery(c.tables, c.clock, c.alerts, c.metrics)
 
 
 def first_start(container: Container) -> list[str]:
-    """On the very first start, create an Admin and return the lines that show its login (once)."""
-    return []
+    """Start-up chores of the embedded default; returns lines to print (the first Admin's login, once)."""
+    from gateway.auth.wiring import first_admin_lines
+
+    report = container.recovery.run()
+    lines = first_admin_lines(container)
+    if report.marked_unknown:
+        lines.append(f"{len(report.marked_unknown)} message(s) interrupted mid-send were marked 'unknown'")
+    return lines

@@ -64,7 +64,7 @@ def test_first_start_prints_admin_once_and_login_works(tmp_path: Path) -> None:
         login_body = None
     finally:
         out = _stop(proc)
-    email = re.search(r"email:\s*(\S+)", out)
+    email = re.search(r"e-mail:\s*(\S+)", out)
     password = re.search(r"password:\s*(\S+)", out)
     assert email and password, out
     assert (tmp_path / "data" / "wecare.db").exists()
