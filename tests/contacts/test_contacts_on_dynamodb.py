@@ -1,0 +1,79 @@
+"""The same contact code on the DynamoDB adapter (moto): guards, the search index, consent, soft delete."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from gateway.audit import AuditLog
+from gateway.clock import FakeClock
+from gateway.contacts import ContactService
+from gateway.errors import Conflict
+from gateway.store.dynamodb import DynamoTables, create_dynamodb_tables
+
+
+@pytest.fixture
+def dynamo_contacts() -> Iterator[tuple[ContactService, DynamoTables]]:
+    with mock_aws():
+        client = boto3.client(
+            "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
+        create_dynamodb_tables(client, "test-")
+        clock = FakeClock()
+        tables = DynamoTables(client, "test-", clock)
+        yield ContactService(tables, clock, AuditLog(tables, clock)), tables
+
+
+def _all(contacts: ContactService, q: str, limit: int) -> list[str]:
+    found: list[str] = []
+    cursor = None
+    while True:
+        page = contacts.search(q, limit=limit, cursor=cursor)
+        found.extend(c["contactId"] for c in page.items)
+        cursor = page.cursor
+        if cursor is None:
+            return found
+
+
+def test_contacts_work_the_same_on_dynamodb(dynamo_contacts: tuple[ContactService, DynamoTables]) -> None:
+    contacts, _ = dynamo_contacts
+    olivia = contacts.create(
+        {
+            "name": "Olivia O'Brien",
+            "phone": "+44 7812 345678",
+            "email": "Olivia@Example.com",
+            "optInSms": True,
+        },
+        actor="usr_a",
+    )
+    people = [
+        contacts.create({"name": f"Person{n} Smith", "phone": f"+4478123456{n:02d}"}, actor="usr_a")
+        for n in range(12)
+    ]
+    with pytest.raises(Conflict):
+        contacts.create({"name": "Dup", "phone": "0044 7812 345678"}, actor="usr_a")
+
+    assert _all(contacts, "obrien", 5) == [olivia["contactId"]]
+    assert _all(contacts, "07812 345678", 5) == [olivia["contactId"]]
+    assert _all(contacts, "olivia@example", 5) == [olivia["contactId"]]
+    smiths = _all(contacts, "SMITH", 5)
+    assert sorted(smiths) == sorted(p["contactId"] for p in people)
+
+    updated = contacts.update(
+        olivia["contactId"], {"name": "Liv Jones", "optInWhatsApp": True}, actor="usr_b", source="ui"
+    )
+    assert [r["channel"] for r in updated["consentHistory"]] == ["sms", "whatsapp"]
+    assert _all(contacts, "jones", 5) == [olivia["contactId"]]
+    assert _all(contacts, "+447812345678", 5) == [olivia["contactId"]]
+
+    contacts.record_inbound(olivia["contactId"], 1_764_000_000)
+    contacts.record_inbound(olivia["contactId"], 1_763_000_000)
+    assert contacts.get(olivia["contactId"])["lastInboundMessageAt"] == 1_764_000_000
+
+    contacts.delete(olivia["contactId"], actor="usr_b")
+    assert _all(contacts, "jones", 5) == [] and contacts.find_by_phone("+447812345678") is None
+    assert contacts.create({"phone": "+447812345678"}, actor="usr_a")["phone"] == "+447812345678"
+    assert contacts.get(olivia["contactId"], include_deleted=True)["deletedAt"] == 1_764_067_200.0
