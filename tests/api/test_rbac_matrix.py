@@ -54,10 +54,10 @@ class Matrix:
             audit,
             Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)),
         )
-        container.audit = audit  # type: ignore[attr-defined]
-        container.users = users  # type: ignore[attr-defined]
-        container.contacts = ContactService(container.tables, clock, audit)  # type: ignore[attr-defined]
-        container.identity = local_identity(tmp, users=users, audit=audit, clock=clock)  # type: ignore[attr-defined]
+        container.audit = audit
+        container.users = users
+        container.contacts = ContactService(container.tables, clock, audit)
+        container.identity = local_identity(tmp, users=users, audit=audit, clock=clock)
         self.tables = container.tables
         self.client = TestClient(create_app(container), raise_server_exceptions=False)
         self.headers: dict[Role | None, dict[str, str]] = {None: {}}
@@ -77,7 +77,7 @@ class Matrix:
 
     def call(self, method: str, template: str, caller: Role | None) -> Any:
         path = re.sub(r"\{[^}]+\}", "x", template)
-        body = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
+        body: dict[str, Any] = {"json": {}} if method in ("POST", "PUT", "PATCH") else {}
         return self.client.request(method, path, headers=self.headers[caller], **body)
 
 

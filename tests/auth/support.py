@@ -92,8 +92,8 @@ class World:
         self.identity = identity
         self.client = client
         self.clock = clock
-        self.users: UserService = container.users  # type: ignore[attr-defined]
-        self.audit: AuditLog = container.audit  # type: ignore[attr-defined]
+        self.users: UserService = container.users
+        self.audit: AuditLog = container.audit
         self.tables = container.tables
 
     def account(self, role: str, email: str | None = None, password: str = "correct horse battery") -> str:
@@ -118,10 +118,10 @@ def build_world(tmp_path: Path, clock: FakeClock, passwords: Passwords) -> World
     audit = AuditLog(container.tables, clock)
     users = UserService(container.tables, clock, audit, passwords)
     identity = local_identity(tmp_path / "data", users=users, audit=audit, clock=clock)
-    container.audit = audit  # type: ignore[attr-defined]
-    container.users = users  # type: ignore[attr-defined]
-    container.contacts = ContactService(container.tables, clock, audit)  # type: ignore[attr-defined]
-    container.identity = identity  # type: ignore[attr-defined]
+    container.audit = audit
+    container.users = users
+    container.contacts = ContactService(container.tables, clock, audit)
+    container.identity = identity
     client = TestClient(create_app(container), raise_server_exceptions=False)
     return World(container, identity, client, clock)
 
@@ -155,5 +155,5 @@ def cognito_world(
     identity = cognito_identity(
         pool_id=POOL_ID, client_id=CLIENT_ID, clock=clock, fetch=endpoint, users=world.users
     )
-    world.container.identity = identity  # type: ignore[attr-defined]
+    world.container.identity = identity
     return world

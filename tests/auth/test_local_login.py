@@ -182,6 +182,6 @@ def test_password_sign_in_is_absent_with_cognito(world: World) -> None:
         def verify(self, token: str) -> None:
             raise AssertionError("not reached")
 
-    world.container.identity = CognitoLike()  # type: ignore[attr-defined]
+    world.container.identity = CognitoLike()
     reply = world.client.post("/api/auth/login", json={"email": "a@example.com", "password": "x"})
     assert reply.status_code == 404 and reply.json()["error"]["code"] == "LOCAL_LOGIN_UNAVAILABLE"

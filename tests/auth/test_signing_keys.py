@@ -53,7 +53,7 @@ def test_tokens_survive_a_restart_and_a_rotation(tmp_path: Path) -> None:
     assert new.kid != old_kid
     rotated = local_identity(tmp_path / "data", users=world.users, audit=world.audit, clock=clock)
     assert rotated.verify(token).user_id
-    world.container.identity = rotated  # type: ignore[attr-defined]
+    world.container.identity = rotated
     fresh = world.login(_email(world), "correct horse battery")
     assert world.client.get("/api/me", headers=bearer(fresh)).status_code == 200
     assert rotated.verifier.verify(fresh) and _kid(fresh) == new.kid

@@ -20,13 +20,13 @@ from .support import CLIENT_ID, FakeJwksEndpoint, MintToken, cheap_passwords_ins
 def test_embedded_wiring_and_the_first_admin(tmp_path: Path) -> None:
     container = build_in_memory(Settings(), FakeClock())
     wire_identity(container, data_dir=tmp_path, passwords=cheap_passwords_instance())
-    assert isinstance(container.identity, LocalIdentity)  # type: ignore[attr-defined]
-    assert isinstance(container.users, UserService)  # type: ignore[attr-defined]
-    assert isinstance(container.contacts, ContactService)  # type: ignore[attr-defined]
+    assert isinstance(container.identity, LocalIdentity)
+    assert isinstance(container.users, UserService)
+    assert isinstance(container.contacts, ContactService)
     lines = first_admin_lines(container)
     assert "admin@wecare.digital" in lines[1]
     password = lines[2].split("password:", 1)[1].strip()
-    assert container.identity.login("admin@wecare.digital", password, client="cli").access_token  # type: ignore[attr-defined]
+    assert container.identity.login("admin@wecare.digital", password, client="cli").access_token
     assert first_admin_lines(container) == []  # only ever once
 
 
@@ -36,8 +36,8 @@ def test_lambda_wiring_uses_the_cognito_pool(pool_key: RSAPrivateKey, mint: Mint
     container.runtime = "lambda"
     endpoint = FakeJwksEndpoint(jwks_document(("pool-kid-1", pool_key)))
     wire_identity(container, fetch=endpoint)
-    assert isinstance(container.identity, CognitoIdentity)  # type: ignore[attr-defined]
-    assert container.identity.verify(mint()).issuer == "cognito"  # type: ignore[attr-defined]
+    assert isinstance(container.identity, CognitoIdentity)
+    assert container.identity.verify(mint()).issuer == "cognito"
     assert endpoint.urls == [
         "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_CC9u1fYh6/.well-known/jwks.json"
     ]

@@ -40,10 +40,10 @@ class ApiWorld:
             Passwords(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)),
         )
         self.contacts = ContactService(self.tables, self.clock, self.audit)
-        container.audit = self.audit  # type: ignore[attr-defined]
-        container.users = self.users  # type: ignore[attr-defined]
-        container.contacts = self.contacts  # type: ignore[attr-defined]
-        container.identity = local_identity(  # type: ignore[attr-defined]
+        container.audit = self.audit
+        container.users = self.users
+        container.contacts = self.contacts
+        container.identity = local_identity(
             tmp_path / "data",
             users=self.users,
             audit=self.audit,

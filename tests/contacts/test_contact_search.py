@@ -378,7 +378,7 @@ def test_a_failed_update_leaves_the_index_as_it_was(
     contacts = ContactService(tables, clock, audit)
     item = contacts.create({"name": "Olivia Smith", "phone": UK, "email": "o@example.com"}, actor="t")
     before = sorted(tables["Contacts"].scan(limit=100).items, key=lambda i: i["contactId"])
-    failing = ContactService(FailingUpdates(tables), clock, audit)  # type: ignore[arg-type]
+    failing = ContactService(FailingUpdates(tables), clock, audit)
     with pytest.raises(Conflict):
         failing.update(
             item["contactId"],
