@@ -38,11 +38,11 @@ class Expression:
     located: Located | None = field(default=None, compare=False, repr=False)
     path: tuple[str | int, ...] = field(default=(), compare=False, repr=False)
 
-    def file_line(self, line_in_expression: int) -> int:
-        """The file line of a line of this expression (for diagnostics)."""
+    def file_line(self, line_in_expression: int, column: int = 1) -> int:
+        """The file line of a position in this expression (for diagnostics)."""
         if self.located is None:
             return self.line + line_in_expression - 1
-        return self.located.text_line(self.path, line_in_expression)
+        return self.located.text_line(self.path, line_in_expression, column)
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ class _Builder:
         try:
             return compiler.compile(parse_cached(expr.source))
         except CelSyntaxError as exc:
-            self.problems.append(Problem(expr.file, expr.file_line(exc.line), exc.message))
+            self.problems.append(Problem(expr.file, expr.file_line(exc.line, exc.column), exc.message))
             return None
 
     def program(self) -> Program:

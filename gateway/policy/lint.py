@@ -18,11 +18,12 @@ from gateway.policy.schema import INPUT_TYPES
 
 
 def lint_bundle(bundle: Bundle) -> list[Problem]:
-    problems: list[Problem] = []
+    compiled: list[Problem] = []
     try:
         compile_bundle(bundle)
     except BundleError as exc:
-        problems.extend(exc.problems)
+        compiled.extend(exc.problems)
+    problems: list[Problem] = []
     base_env: dict[str, T] = {
         **input_type(INPUT_TYPES),
         "params": type_of_value(freeze(bundle.params), "params"),
@@ -32,6 +33,10 @@ def lint_bundle(bundle: Bundle) -> list[Problem]:
             problems.append(Problem(policy.file, 1, "no header comment: say which requirement this policy "
                                     "implements and why, for the compliance officer reading it", "warning"))
         _PolicyLint(policy, base_env, problems).run()
+    # Where the type checker explains a line (with a suggestion), the compiler's terser
+    # complaint about the same line adds nothing.
+    explained = {(p.file, p.line) for p in problems if p.severity == "error"}
+    problems.extend(p for p in compiled if (p.file, p.line) not in explained)
     problems.sort(key=lambda p: (p.file, p.line, p.severity))
     return _dedupe(problems)
 
@@ -72,7 +77,7 @@ class _PolicyLint:
         checker = Checker(self.env)
         result = checker.check(tree)
         for issue in checker.issues:
-            self.problems.append(Problem(expr.file, expr.file_line(issue.line), issue.message))
+            self.problems.append(Problem(expr.file, expr.file_line(issue.line, issue.column), issue.message))
         if expected is not None and result.name not in (expected, "dyn") and not checker.issues:
             self.problems.append(Problem(expr.file, expr.line,
                                          f"{what} must be a {expected}, but this is a {result}"))

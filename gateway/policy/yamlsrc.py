@@ -21,6 +21,7 @@ class Located:
     value: Any
     lines: dict[Path, int] = field(default_factory=dict)
     block: dict[Path, bool] = field(default_factory=dict)  # value is a block scalar (| or >)
+    folded: dict[Path, list[str]] = field(default_factory=dict)  # content lines of a '>' scalar
 
     def line(self, path: Path) -> int:
         """The line of ``path``, or of its nearest ancestor that has one."""
@@ -30,12 +31,21 @@ class Located:
             path = path[:-1]
         return self.lines.get((), 1)
 
-    def text_line(self, path: Path, line_in_text: int) -> int:
-        """The file line of line ``line_in_text`` (1-based) of the string at ``path``."""
+    def text_line(self, path: Path, line_in_text: int, column: int = 1) -> int:
+        """The file line of (``line_in_text``, ``column``), both 1-based, in the string at ``path``."""
         start = self.line(path)
-        if self.block.get(path):
-            return start + line_in_text  # block scalar content starts on the next line
-        return start + line_in_text - 1
+        if not self.block.get(path):
+            return start + line_in_text - 1
+        source = self.folded.get(path)
+        if source is None or line_in_text > 1:
+            return start + line_in_text  # a literal block: content starts on the next line
+        # A folded block joins its lines with single spaces: find the line holding ``column``.
+        offset = column - 1
+        for i, text in enumerate(source):
+            if offset <= len(text):
+                return start + 1 + i
+            offset -= len(text) + 1
+        return start + len(source)
 
 
 class YamlError(Exception):
@@ -63,11 +73,12 @@ def load(text: str) -> Located:
     if node is None:
         return located
     constructor = yaml.SafeLoader("")
-    located.value = _convert(node, (), located, constructor)
+    located.value = _convert(node, (), located, constructor, text.splitlines())
     return located
 
 
-def _convert(node: yaml.Node, path: Path, located: Located, constructor: yaml.SafeLoader) -> Any:
+def _convert(node: yaml.Node, path: Path, located: Located, constructor: yaml.SafeLoader,
+             source: list[str]) -> Any:
     located.lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
@@ -77,17 +88,20 @@ def _convert(node: yaml.Node, path: Path, located: Located, constructor: yaml.Sa
             key = str(key_node.value)
             if key in out:
                 raise YamlError(f"duplicate key {key!r}", key_node.start_mark.line + 1)
-            out[key] = _convert(value_node, (*path, key), located, constructor)
+            out[key] = _convert(value_node, (*path, key), located, constructor, source)
             located.lines[(*path, key)] = (
                 value_node.start_mark.line + 1 if not isinstance(value_node, yaml.ScalarNode)
                 or value_node.style not in ("|", ">") else key_node.start_mark.line + 1
             )
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*path, i), located, constructor) for i, item in enumerate(node.value)]
+        return [_convert(item, (*path, i), located, constructor, source) for i, item in enumerate(node.value)]
     assert isinstance(node, yaml.ScalarNode)
     if node.style in ("|", ">"):
         located.block[path] = True
+        if node.style == ">":
+            content = source[node.start_mark.line + 1:node.end_mark.line + 1]
+            located.folded[path] = [line.strip() for line in content if line.strip()]
     if node.tag not in _SCALAR_TAGS:
         return str(node.value)  # timestamps and other exotic tags stay as written
     return constructor.construct_object(node, deep=True)

@@ -15,11 +15,22 @@ from typing import Any
 from gateway.policy.cel.compiler import Compiler
 from gateway.policy.cel.parser import CelSyntaxError, parse
 from gateway.policy.cel.values import TYPES, CelError, CelType, Uint
+
 from .textproto import Message
 from .textproto import parse as parse_textproto
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "cel-spec"
-FILES = ("basic", "comparisons", "logic", "fields", "lists", "string", "integer_math", "macros", "conversions")
+FILES = (
+    "basic",
+    "comparisons",
+    "logic",
+    "fields",
+    "lists",
+    "string",
+    "integer_math",
+    "macros",
+    "conversions",
+)
 
 
 class Unrepresentable(Exception):
@@ -115,8 +126,9 @@ def run_test(file: str, section: str, test: Message) -> Result:
     if "container" in test or "type_env" in test:
         # A container or a typed environment means protobuf messages or checked-only semantics.
         needs = "container" if "container" in test else "type_env"
-        if needs == "container" or any("message" in d.get("ident", [{}])[0].get("type", [{}])[0]
-                                       for d in test["type_env"]):
+        if needs == "container" or any(
+            "message" in d.get("ident", [{}])[0].get("type", [{}])[0] for d in test["type_env"]
+        ):
             return result("rejected", f"needs {needs}")
     if "disable_macros" in test:
         return result("rejected", "macros cannot be disabled")
@@ -128,8 +140,11 @@ def run_test(file: str, section: str, test: Message) -> Result:
     except Unrepresentable as exc:
         return result("rejected", f"binding of unsupported type {exc}")
     try:
-        expected_kind = next(k for k in ("value", "eval_error", "any_eval_errors", "typed_result",
-                                         "unknown", "any_unknowns") if k in test)
+        expected_kind = next(
+            k
+            for k in ("value", "eval_error", "any_eval_errors", "typed_result", "unknown", "any_unknowns")
+            if k in test
+        )
     except StopIteration:
         expected_kind = "value"
         test = {**test, "value": [{"bool_value": ["true"]}]}  # the proto default: a true result

@@ -96,9 +96,7 @@ class _Reader:
                 self.take()
                 continue
             kind, name = self.take()
-            if kind == "ext":
-                name = name
-            elif kind != "word":
+            if kind not in ("ext", "word"):
                 raise ValueError(f"expected a field name, got {name!r}")
             nxt = self.peek()
             if nxt is not None and nxt == ("punct", ":"):
