@@ -33,7 +33,7 @@ TYPICAL: dict[str, Any] = {
 
 
 def _mixed(rng: random.Random) -> dict[str, Any]:
-    doc = json.loads(json.dumps(TYPICAL))
+    doc: dict[str, Any] = json.loads(json.dumps(TYPICAL))
     doc["request"]["channel"] = rng.choice(("whatsapp", "whatsapp", "sms", "email"))
     doc["request"]["kind"] = {"email": "email", "sms": "text"}.get(doc["request"]["channel"],
                                                                   rng.choice(("text", "media", "template")))
