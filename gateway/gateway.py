@@ -15,9 +15,10 @@ One send, in order::
     record       ``sent`` with the provider's id, ``failed`` with errorDetails {code, message,
                  requestId}, or ``unknown`` when the provider may or may not have accepted it
 
-Tokens are taken *before* the allow decision is persisted (not after, as a first sketch had it): the
-stored decision is then the one made right before the driver call, and a process that dies while
-waiting for tokens leaves nothing that looks half-sent.
+One deliberate difference from the design diagram: tokens are taken *before* the allow decision is
+persisted, not after. The stored decision is then the one made right before the driver call (never
+one that went stale during a wait), and a process that dies while waiting for tokens leaves nothing
+that looks half-sent. A denied message never takes a token.
 
 Per-message outcomes (rejected, failed) are returned, never raised, so a bulk worker can record them;
 only an invalid request (:class:`~gateway.errors.InvalidInput`), a rate-limit wait beyond
