@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,7 +67,7 @@ def create_user(body: CreateUser, container: ContainerDep, principal: PrincipalD
 
 
 @router.patch("/users/{user_id}")
-def change_user(user_id: str, body: ChangeUser, request: Request, container: ContainerDep,
+def change_user(user_id: str, body: ChangeUser, container: ContainerDep,
                 principal: PrincipalDep) -> dict[str, Any]:
     _local_only(container)
     users = _users(container)
