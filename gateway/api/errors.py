@@ -36,7 +36,15 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
 def install_error_handlers(app: FastAPI, on_unhandled: Any = None) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.http_status)
+        headers: dict[str, str] = {}
+        if exc.http_status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        retry_after = exc.details.get("retryAfterSeconds")
+        if exc.http_status in (429, 503) and isinstance(retry_after, int | float):
+            headers["Retry-After"] = str(max(1, int(retry_after)))
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details), status_code=exc.http_status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
