@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.alerts import Alerts, LocalAlerts
 from gateway.clock import Clock, SystemClock
@@ -20,6 +20,9 @@ from gateway.metrics import Metrics
 from gateway.queue.port import Queues
 from gateway.secrets import Secrets, load_local
 from gateway.store.port import Tables
+
+if TYPE_CHECKING:
+    from channels.base import Channel, ChannelDriver
 
 log = logging.getLogger("wecare.bootstrap")
 
@@ -128,7 +131,7 @@ def wire_services(
     container: Container,
     *,
     secrets: Secrets | None = None,
-    drivers: Mapping[str, Any] | None = None,
+    drivers: Mapping[Channel, ChannelDriver] | None = None,
     social_client: Any = None,
     identity_fetch: Any = None,
 ) -> None:

@@ -8,8 +8,9 @@ in AWS (see :mod:`gateway.secrets`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -26,12 +27,12 @@ class ConfigError(Exception):
     """Start-up configuration is invalid; the message lists every problem."""
 
 
-class SendMode(str, Enum):
+class SendMode(StrEnum):
     LIVE = "LIVE"
     DRY_RUN = "DRY_RUN"
 
 
-class Environment(str, Enum):
+class Environment(StrEnum):
     production = "production"
     staging = "staging"
     preview = "preview"
@@ -150,10 +151,10 @@ _EXPECTS = {
 }
 
 
-def load_settings(runtime: Runtime, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+def load_settings(
+    runtime: Runtime, environ: Mapping[str, str] | None = None, **overrides: object
+) -> Settings:
     """Validate the environment for ``runtime``; raise ConfigError naming every bad variable."""
-    import os
-
     env = dict(os.environ if environ is None else environ)
     problems: list[str] = []
     try:
@@ -167,7 +168,8 @@ def load_settings(runtime: Runtime, environ: Mapping[str, str] | None = None, **
             name = ".".join(str(p) for p in err["loc"]) or "SEND_MODE/ENVIRONMENT"
             expects = _EXPECTS.get(name, "")
             msg = str(err["msg"]).removeprefix("Value error, ")
-            problems.append(f"{name}: {msg}" + (f" (expected {expects})" if expects and expects not in msg else ""))
+            hint = f" (expected {expects})" if expects and expects not in msg else ""
+            problems.append(f"{name}: {msg}{hint}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
     for name in RUNTIME_REQUIREMENTS[runtime]:
         if not str(getattr(settings, name)):

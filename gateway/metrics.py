@@ -30,7 +30,9 @@ class Metrics:
     def __init__(self, namespace: str = "WecareGateway", emf_stream: TextIO | None = None) -> None:
         self._lock = threading.Lock()
         self._counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
-        self._sums: dict[str, dict[Labels, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
+        self._sums: dict[str, dict[Labels, list[float]]] = defaultdict(
+            lambda: defaultdict(lambda: [0.0, 0.0])
+        )
         self._namespace = namespace
         self._emf = emf_stream
 
@@ -75,9 +77,9 @@ class Metrics:
             for name, series in sorted(self._counters.items()):
                 lines.append(f"# TYPE wecare_{name} counter")
                 lines.extend(f"wecare_{name}{_fmt(lbl)} {val:g}" for lbl, val in sorted(series.items()))
-            for name, series in sorted(self._sums.items()):
+            for name, sums in sorted(self._sums.items()):
                 lines.append(f"# TYPE wecare_{name}_seconds summary")
-                for lbl, (count, total) in sorted(series.items()):
+                for lbl, (count, total) in sorted(sums.items()):
                     lines.append(f"wecare_{name}_seconds_count{_fmt(lbl)} {count:g}")
                     lines.append(f"wecare_{name}_seconds_sum{_fmt(lbl)} {total:.6f}")
         return "\n".join(lines) + "\n"

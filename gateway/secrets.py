@@ -44,7 +44,9 @@ def parse_ssm_env_config(raw: str) -> list[_Source]:
     try:
         doc = json.loads(raw)
     except json.JSONDecodeError:
-        raise ConfigError("AMPLIFY_SSM_ENV_CONFIG: not valid JSON (expected the map Amplify writes)") from None
+        raise ConfigError(
+            "AMPLIFY_SSM_ENV_CONFIG: not valid JSON (expected the map Amplify writes)"
+        ) from None
     if not isinstance(doc, dict):
         raise ConfigError("AMPLIFY_SSM_ENV_CONFIG: expected a JSON object")
     sources = []

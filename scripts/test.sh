@@ -9,7 +9,8 @@ fail=0
 step() { echo; echo "== $1"; shift; "$@" || { echo "!! FAILED: $*"; fail=1; }; }
 
 step "ruff" .venv/bin/ruff check gateway channels tests benchmarks
-step "policy suite" .venv/bin/wecare policy test --min-coverage 100
+mkdir -p reports
+step "policy suite" .venv/bin/wecare policy test --min-coverage 100 --mutate --junit reports/policy-tests.xml
 
 echo; echo "== pytest"
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -23,7 +23,7 @@ def data_dir_of(args: argparse.Namespace) -> Path:
 
 def open_tables(data_dir: Path) -> Tables:
     # Imported here: only this command needs the SQLite adapter, and ``wecare --help`` must not.
-    from gateway.store.sqlite import SqliteTables  # noqa: PLC0415
+    from gateway.store.sqlite import SqliteTables
 
     data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteTables(data_dir / DB_FILE, SystemClock())

@@ -62,7 +62,9 @@ class MemoryQueue:
         if not 1 <= len(messages) <= MAX_BATCH:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH} messages, got {len(messages)}")
         with self._broker.lock:
-            return [self.send(m.body, attributes=m.attributes, delay_seconds=m.delay_seconds) for m in messages]
+            return [
+                self.send(m.body, attributes=m.attributes, delay_seconds=m.delay_seconds) for m in messages
+            ]
 
     def receive(
         self, max_messages: int = 1, *, visibility_timeout: float | None = None, wait_seconds: float = 0

@@ -57,9 +57,9 @@ class MemoryTable:
         if item is None or ttl is None:
             return item
         expires = item.get(ttl)
-        if isinstance(expires, int | float) and not isinstance(expires, bool) and expires <= self._clock.now():
-            return None
-        return item
+        if isinstance(expires, bool) or not isinstance(expires, int | float):
+            return item
+        return None if expires <= self._clock.now() else item
 
     def get(self, key: Key) -> Item | None:
         with self._lock:
@@ -96,7 +96,7 @@ class MemoryTable:
             self._items.pop(k, None)
 
     def _page(
-        self, rows: list[Item], order: Callable[[Item], Any], scope: str, limit: int, cursor: str | None,
+        self, rows: list[Item], order: Callable[[Item], Any], scope: str, *, limit: int, cursor: str | None,
         descending: bool,
     ) -> Page:
         rows.sort(key=order, reverse=descending)
@@ -104,10 +104,12 @@ class MemoryTable:
         if cursor is not None:
             last = cursors.decode(cursor, scope)
             marker = order(last)
-            start = next(
-                (i for i, row in enumerate(rows) if (order(row) < marker if descending else order(row) > marker)),
-                len(rows),
-            )
+
+            def after(row: Item) -> bool:
+                key = order(row)
+                return bool(key < marker) if descending else bool(key > marker)
+
+            start = next((i for i, row in enumerate(rows) if after(row)), len(rows))
         chunk = rows[start : start + limit]
         more = start + limit < len(rows)
         next_cursor = None
@@ -154,7 +156,8 @@ class MemoryTable:
                 head = (_sortable(row.get(sk.name)),) if sk is not None else ()
                 return (*head, *(_sortable(row.get(n)) for n in primary))
 
-            return self._page(rows, order, f"q:{self.name}:{index}:{partition}", limit, cursor, descending)
+            scope = f"q:{self.name}:{index}:{partition}"
+            return self._page(rows, order, scope, limit=limit, cursor=cursor, descending=descending)
 
     def scan(self, *, filter: Condition | None = None, limit: int = 100, cursor: str | None = None) -> Page:
         keys.check_limit(self.name, limit)
@@ -168,7 +171,7 @@ class MemoryTable:
             def order(row: Item) -> Any:
                 return tuple(_sortable(row.get(n)) for n in primary)
 
-            return self._page(rows, order, f"s:{self.name}", limit, cursor, False)
+            return self._page(rows, order, f"s:{self.name}", limit=limit, cursor=cursor, descending=False)
 
 
 class MemoryTables:

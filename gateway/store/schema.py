@@ -47,7 +47,8 @@ class TableSchema:
         try:
             return self.indexes[name]
         except KeyError:
-            raise KeyError(f"table {self.name} has no index {name!r}; it has {sorted(self.indexes)}") from None
+            known = sorted(self.indexes)
+            raise KeyError(f"table {self.name} has no index {name!r}; it has {known}") from None
 
 
 def _key(raw: dict[str, str]) -> KeyAttr:

@@ -16,7 +16,9 @@ from gateway.secrets import load_from_ssm, parse_ssm_env_config
 def ssm():  # type: ignore[no-untyped-def]
     with mock_aws():
         client = boto3.client("ssm", region_name="us-east-1")
-        client.put_parameter(Name="/amplify/app/main/WHATSAPP_ACCESS_TOKEN", Value="tok-123", Type="SecureString")
+        client.put_parameter(
+            Name="/amplify/app/main/WHATSAPP_ACCESS_TOKEN", Value="tok-123", Type="SecureString"
+        )
         client.put_parameter(Name="/amplify/shared/app/APP_SECRET", Value="app-sec-456", Type="SecureString")
         yield client
 
@@ -30,7 +32,9 @@ def test_both_config_shapes_parse() -> None:
 def test_secrets_come_from_ssm_with_shared_fallback(ssm) -> None:  # type: ignore[no-untyped-def]
     config = json.dumps({
         "WHATSAPP_ACCESS_TOKEN": {"path": "/amplify/app/main/WHATSAPP_ACCESS_TOKEN"},
-        "APP_SECRET": {"path": "/amplify/app/main/APP_SECRET", "sharedPath": "/amplify/shared/app/APP_SECRET"},
+        "APP_SECRET": {
+            "path": "/amplify/app/main/APP_SECRET", "sharedPath": "/amplify/shared/app/APP_SECRET"
+        },
     })
     secrets = load_from_ssm(ssm, config)
     assert secrets.whatsapp_access_token is not None
