@@ -17,6 +17,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,17 @@ WAL_AUTOCHECKPOINT_PAGES = 10_000
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 ErrorFactory = Callable[[str], Exception]
+
+
+class _Handle:
+    """One thread's connection. Only its thread-local holds it strongly: when the thread ends, the
+    handle and its connection are freed (no file descriptors pile up from short-lived threads)."""
+
+    __slots__ = ("__weakref__", "conn", "pid")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.pid = os.getpid()
 
 
 class SqliteDatabase:
@@ -45,7 +57,7 @@ class SqliteDatabase:
         self._unavailable = unavailable
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
         self._closed = False
         self._prepare_directory()
         try:
@@ -98,10 +110,9 @@ class SqliteDatabase:
             )
 
     def connection(self) -> sqlite3.Connection:
-        local = self._local
-        conn: sqlite3.Connection | None = getattr(local, "conn", None)
-        if conn is not None and local.pid == os.getpid():
-            return conn
+        handle: _Handle | None = getattr(self._local, "handle", None)
+        if handle is not None and handle.pid == os.getpid():
+            return handle.conn
         return self._open()
 
     def _open(self) -> sqlite3.Connection:
@@ -124,11 +135,17 @@ class SqliteDatabase:
         except sqlite3.Error:
             conn.close()
             raise
-        self._local.conn = conn
-        self._local.pid = os.getpid()
+        handle = _Handle(conn)
+        self._local.handle = handle
         with self._lock:
-            self._connections.append(conn)
+            self._handles.add(handle)
         return conn
+
+    @property
+    def open_connections(self) -> int:
+        """Connections of live threads (the others have been freed)."""
+        with self._lock:
+            return len(self._handles)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -182,7 +199,7 @@ class SqliteDatabase:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            connections, self._connections = self._connections, []
+            connections = [h.conn for h in self._handles]
         for conn in connections:
             with contextlib.suppress(sqlite3.Error):  # best effort; the file stays consistent either way
                 conn.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -210,9 +212,26 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
     t["Contacts"].put({"contactId": "parent"})
     first = t._db.connection()
     # Simulate being in another process: the per-thread connection is bound to its pid.
-    t._db._local.pid = -1
+    t._db._local.handle.pid = -1
     assert t._db.connection() is not first
     assert t["Contacts"].get({"contactId": "parent"}) == {"contactId": "parent"}
+    t.close()
+
+
+def test_connections_of_finished_threads_are_released(tmp_path: Path) -> None:
+    t = SqliteTables(tmp_path, SystemClock())
+    t["Contacts"].put({"contactId": "main"})
+
+    def work(n: int) -> None:
+        t["Contacts"].put({"contactId": f"t{n}"})
+
+    for n in range(20):
+        worker = threading.Thread(target=work, args=(n,))
+        worker.start()
+        worker.join()
+    gc.collect()
+    assert t._db.open_connections == 1  # only this thread's
+    assert len(t["Contacts"].scan(limit=50).items) == 21
     t.close()
 
 
