@@ -32,6 +32,7 @@ from gateway.store.schema import KeyAttr, TableSchema, table_schemas
 from gateway.store.sqlitedb import DEFAULT_BUSY_TIMEOUT, SqliteDatabase
 
 DEFAULT_FILE_NAME = "wecare.db"
+MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's limit, enforced here too so nothing works only locally
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 _loads = json.loads
@@ -115,9 +116,12 @@ class _Layout:
         numeric = isinstance(expires, int | float) and not isinstance(expires, bool)
         values.append(float(expires) if numeric else None)  # type: ignore[arg-type]
         try:
-            values.append(_dumps(item))
+            doc = _dumps(item)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{self.schema.name}: the item is not storable as JSON: {exc}") from None
+        if len(doc) > MAX_ITEM_BYTES // 4 and len(doc.encode("utf-8")) > MAX_ITEM_BYTES:
+            raise ValueError(f"{self.schema.name}: the item is larger than DynamoDB's 400 KB item limit")
+        values.append(doc)
         return values
 
 

@@ -124,6 +124,8 @@ def test_values_json_cannot_hold_are_rejected(tables: SqliteTables) -> None:
         tables["Contacts"].put({"contactId": "c", "bad": float("nan")})
     with pytest.raises(ValueError, match="JSON"):
         tables["Contacts"].put({"contactId": "c", "bad": {1, 2}})
+    with pytest.raises(ValueError, match="400 KB"):
+        tables["Contacts"].put({"contactId": "c", "blob": "é" * 210_000})
     assert tables["Contacts"].get({"contactId": "c"}) is None
 
 
