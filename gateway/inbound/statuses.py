@@ -81,6 +81,19 @@ class StatusTracker:
         )
         return page.items[0] if page.items else None
 
+    def find_for(self, update: StatusUpdate) -> Item | None:
+        """The outbound message a status is about.
+
+        The gateway records the id ``SendWhatsAppMessage`` returned (AWS's ``messageId``) as the
+        message's ``whatsappMessageId``; EUM status events carry that id beside Meta's ``wamid``. Match
+        on it first, then on the wamid (a status that reached us through Meta's own webhook).
+        """
+        for candidate in _ids(update):
+            found = self.find_outbound(candidate)
+            if found is not None:
+                return found
+        return None
+
     def apply(self, update: StatusUpdate) -> Outcome:
         """Apply one status; keeps it pending when its message is not recorded yet. Never drops it."""
         if update.status not in STATUS_VALUES:
@@ -88,24 +101,26 @@ class StatusTracker:
                      extra={"status": update.status, "whatsappMessageId": update.whatsapp_message_id})
             self._count("ignored")
             return "ignored"
-        found = self.find_outbound(update.whatsapp_message_id)
+        found = self.find_for(update)
         if found is not None:
             outcome = self._merge(str(found["messageId"]), update)
             self._count(outcome)
             return outcome
         now = self._clock.now()
+        # Kept under the id the gateway will announce (the AWS message id when the event has one).
+        pending_id = _ids(update)[0]
         self._messages.put({
-            "messageId": pending_key(update.whatsapp_message_id, update.status),
+            "messageId": pending_key(pending_id, update.status),
             "kind": "pending-status",
-            "pendingFor": update.whatsapp_message_id,
+            "pendingFor": pending_id,
             "statusEvent": update.to_dict(),
             "receivedAt": now,
             "expiresAt": int(now) + self._retention,
         })
         self._count("pending")
         # The gateway may have recorded the message between our lookup and our put.
-        if self.find_outbound(update.whatsapp_message_id) is not None:
-            self.apply_pending(update.whatsapp_message_id)
+        if self.find_outbound(pending_id) is not None:
+            self.apply_pending(pending_id)
         return "pending"
 
     def apply_pending(self, whatsapp_message_id: str) -> int:
@@ -175,11 +190,17 @@ class StatusTracker:
                 changes["pricing"] = merged
         if update.aws_message_id and not current.get("awsMessageId"):
             changes["awsMessageId"] = update.aws_message_id
+        if update.whatsapp_message_id and not current.get("metaMessageId"):
+            changes["metaMessageId"] = update.whatsapp_message_id
         return changes, ("applied" if advance else "recorded" if changes else "stale")
 
     def _count(self, outcome: str) -> None:
         if self._metrics is not None:
             self._metrics.inc("inbound_statuses_total", {"outcome": outcome})
+
+
+def _ids(update: StatusUpdate) -> list[str]:
+    return [i for i in (update.aws_message_id, update.whatsapp_message_id) if i]
 
 
 def apply_pending_statuses(tables: Tables, clock: Clock, whatsapp_message_id: str) -> int:

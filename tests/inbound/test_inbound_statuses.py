@@ -19,12 +19,15 @@ from gateway.store.port import Update
 from .events import envelope, load, sns_event, status_value
 
 WAMID = "wamid.HBgMNDQ3ODEyMzQ1Njc4FQIAERgS5826B83F1FE2D9C3CCAA=="  # the status fixtures' message
+# What SendWhatsAppMessage returned for it: the gateway records this as the message's whatsappMessageId,
+# and EUM status events carry it as the envelope's messageId.
+AWS_ID = "150bb72e-0942-4a5f-8bfe-cf04f4c2f047"
 
 
 def outbound(
     tables: MemoryTables,
     clock: FakeClock,
-    wamid: str = WAMID,
+    wamid: str = AWS_ID,
     status: str = "sending",
     message_id: str = "msg_out1",
 ) -> str:
@@ -58,7 +61,7 @@ def update(status: str, ts: int, wamid: str = WAMID, **kw: Any) -> StatusUpdate:
         kw.get("pricing"),
         "phone-number-id-x",
         "110200300400501",
-        kw.get("aws", "aws-1"),
+        kw.get("aws", AWS_ID),
     )
 
 
@@ -138,21 +141,22 @@ def test_status_before_its_message_is_kept_and_applied_when_it_appears(
 ) -> None:
     result = service.ingest_document(load("eum-status-delivered.sns-lambda.json"))
     assert result.pendingStatuses == 1
-    pending = tables["Messages"].get({"messageId": pending_key(WAMID, "delivered")})
-    assert pending is not None and pending["kind"] == "pending-status" and pending["pendingFor"] == WAMID
+    pending = tables["Messages"].get({"messageId": pending_key(AWS_ID, "delivered")})
+    assert pending is not None and pending["kind"] == "pending-status" and pending["pendingFor"] == AWS_ID
     assert pending["expiresAt"] == int(clock.now()) + 30 * 86400
     # Messages' byStatus/byWhatsappMessageId indexes never see it.
     assert tables["Messages"].query("delivered", index="byStatus").items == []
-    assert tables["Messages"].query(WAMID, index="byWhatsappMessageId").items == []
+    assert tables["Messages"].query(AWS_ID, index="byWhatsappMessageId").items == []
 
-    # The gateway records the send response (wamid + status in one write), then applies pending statuses.
+    # The gateway records the send response (AWS id + status in one write), then applies pending statuses.
     mid = outbound(tables, clock, wamid="")
-    tables["Messages"].update({"messageId": mid}, Update(set={"whatsappMessageId": WAMID, "status": "sent"}))
-    assert service.apply_pending_statuses(WAMID) == 1
+    tables["Messages"].update({"messageId": mid}, Update(set={"whatsappMessageId": AWS_ID, "status": "sent"}))
+    assert service.apply_pending_statuses(AWS_ID) == 1
     message = tables["Messages"].get({"messageId": mid})
     assert message is not None and message["status"] == "delivered"
-    assert tables["Messages"].get({"messageId": pending_key(WAMID, "delivered")}) is None
-    assert apply_pending_statuses(tables, clock, WAMID) == 0  # nothing left, nothing double-applied
+    assert message["metaMessageId"] == WAMID
+    assert tables["Messages"].get({"messageId": pending_key(AWS_ID, "delivered")}) is None
+    assert apply_pending_statuses(tables, clock, AWS_ID) == 0  # nothing left, nothing double-applied
 
 
 def test_pending_status_applied_when_the_message_lands_during_the_put(
@@ -185,7 +189,7 @@ def test_several_statuses_in_one_event(
     mid = outbound(tables, clock)
     value = status_value(WAMID, "sent", 100)
     value["statuses"].append({"id": WAMID, "status": "delivered", "timestamp": "101", "recipient_id": "1"})
-    result = service.handle_sns_event(sns_event(json.dumps(envelope(value, aws_message_id="aws-9"))))
+    result = service.handle_sns_event(sns_event(json.dumps(envelope(value, aws_message_id=AWS_ID))))
     assert result.statuses == 2
     message = tables["Messages"].get({"messageId": mid})
     assert message is not None and message["status"] == "delivered"
@@ -224,6 +228,25 @@ def test_pending_then_applied_equals_applied_directly(
     tracker = StatusTracker(tables, clock)
     tracker.apply(update(first, 7))
     outbound(tables, clock)
-    assert tracker.apply_pending(WAMID) == 1
+    assert tracker.apply_pending(AWS_ID) == 1
     message = tables["Messages"].get({"messageId": "msg_out1"})
     assert message is not None and message["status"] == first
+
+
+def test_a_status_from_metas_own_webhook_matches_by_wamid(tables: MemoryTables, clock: FakeClock) -> None:
+    # Meta's webhook carries no AWS message id; a message whose wamid we know is still found.
+    outbound(tables, clock, wamid=WAMID)
+    assert StatusTracker(tables, clock).apply(update("delivered", 9, aws="")) == "applied"
+    message = tables["Messages"].get({"messageId": "msg_out1"})
+    assert message is not None and message["status"] == "delivered"
+
+
+def test_the_gateways_recorded_id_is_what_eum_statuses_match(
+    service: InboundService, tables: MemoryTables, clock: FakeClock
+) -> None:
+    # The message as the gateway stores it: whatsappMessageId = the id SendWhatsAppMessage returned.
+    mid = outbound(tables, clock, wamid=AWS_ID, status="sent")
+    service.ingest_document(load("eum-status-read.sns-lambda.json"))
+    message = tables["Messages"].get({"messageId": mid})
+    assert message is not None and message["status"] == "read"
+    assert message["metaMessageId"] == WAMID
