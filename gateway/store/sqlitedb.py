@@ -154,11 +154,13 @@ class SqliteDatabase:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
+            # Also after a failed COMMIT, so the connection is never left inside a transaction.
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def error(self, exc: sqlite3.Error) -> Exception:
         """A message a person can act on: which file, what is wrong, what to do."""
