@@ -20,6 +20,7 @@ from gateway.metrics import Metrics
 from gateway.queue.port import Queues
 from gateway.secrets import Secrets, load_local
 from gateway.store.port import Tables
+from gateway.workers import PeriodicWorker
 
 if TYPE_CHECKING:
     from channels.base import Channel, ChannelDriver
@@ -117,6 +118,12 @@ def build_embedded(settings: Settings, clock: Clock | None = None) -> Container:
     except Exception:
         container.close()
         raise
+    container.workers.extend([
+        # A send interrupted between the provider call and the status write becomes 'unknown'.
+        PeriodicWorker("send-recovery", container.recovery.run, interval=60.0),
+        # TTL: reads already hide expired items; this reclaims their space.
+        PeriodicWorker("purge-expired", tables.purge_expired, interval=300.0),
+    ])
     return container
 
 
