@@ -209,3 +209,61 @@ def first_start(container: Container) -> list[str]:
     if report.marked_unknown:
         lines.append(f"{len(report.marked_unknown)} message(s) interrupted mid-send were marked 'unknown'")
     return lines
+
+
+def build_lambda(
+    settings: Settings,
+    *,
+    session: Any = None,
+    clock: Clock | None = None,
+    identity_fetch: Any = None,
+    emf_stream: Any = None,
+) -> Container:
+    """The AWS runtime: DynamoDB, SQS, SNS alerts, Cognito, secrets from SSM; clients made here only.
+
+    LIVE drivers exist only when the settings say LIVE, which they can only do in production
+    (``Settings`` refuses LIVE anywhere else); every other environment gets the DRY_RUN recorders,
+    which hold no client able to send.
+    """
+    import sys
+
+    import boto3
+
+    from channels.retry import Retrier, botocore_config
+    from channels.wiring import build_drivers, default_builders
+    from gateway.alerts import SnsAlerts
+    from gateway.queue.sqs import SqsQueues
+    from gateway.secrets import load_from_ssm
+    from gateway.store.dynamodb import DynamoTables
+
+    clk = clock or SystemClock()
+    session = session or boto3.session.Session(region_name=settings.AWS_REGION)
+    tables = DynamoTables(session.client("dynamodb"), settings.TABLE_PREFIX, clk)
+    queues = SqsQueues(session.client("sqs"), {
+        "bulk-queue": settings.BULK_QUEUE_URL, "bulk-dlq": settings.BULK_DLQ_URL,
+        "inbound-dlq": settings.INBOUND_DLQ_URL, "outbound-dlq": settings.OUTBOUND_DLQ_URL,
+    })
+    metrics = Metrics(emf_stream=emf_stream if emf_stream is not None else sys.stdout)
+    alerts = SnsAlerts(session.client("sns"), settings.ALERT_TOPIC_ARN, metrics)
+    # Neither secret is needed to send (EUM Social holds the Meta credentials); without APP_SECRET the
+    # Meta webhook stays closed.
+    secrets = load_from_ssm(session.client("ssm"), settings.AMPLIFY_SSM_ENV_CONFIG, required=())
+    container = Container(settings, clk, tables, queues, metrics, alerts, runtime="lambda")
+    builders = default_builders(
+        media_bucket=settings.MEDIA_BUCKET, media_prefix=settings.MEDIA_OUTBOUND_PREFIX,
+        sms_pool_id=settings.SMS_POOL_ID, from_address=settings.SES_SENDER_EMAIL,
+        from_name=settings.SES_SENDER_NAME,
+    )
+    drivers = None
+    if settings.SEND_MODE is SendMode.LIVE:
+        config = botocore_config()
+        drivers = build_drivers(
+            "LIVE", builders=builders, retrier=Retrier(sleep=clk.sleep),
+            client_factory=lambda name: session.client(name, config=config),
+        )
+    wire_services(
+        container, secrets=secrets, drivers=drivers,
+        social_client=session.client("socialmessaging", config=botocore_config()),
+        identity_fetch=identity_fetch,
+    )
+    return container
