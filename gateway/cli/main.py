@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from gateway.config import ConfigError
 from gateway.errors import DomainError
+from gateway.logs import configure_logging
 from gateway.queue.port import QueueError
 from gateway.store.port import StoreError
 
@@ -44,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
+    # Commands speak to people on stdout; only warnings and errors reach stderr, as JSON lines.
+    # (`serve` reconfigures with the settings' LOG_LEVEL.)
+    configure_logging("WARNING")
     try:
         code: int = func(args)
         return code

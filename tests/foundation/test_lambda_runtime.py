@@ -14,9 +14,11 @@ from moto import mock_aws
 from gateway.bootstrap import Container, build_lambda
 from gateway.clock import FakeClock
 from gateway.config import ConfigError, load_settings
+from gateway.inbound.errors import SignatureInvalid
 from gateway.outbound import OutboundRequest, TemplateContent
 from gateway.queue.sqs import create_sqs_queues
 from gateway.store.dynamodb import create_dynamodb_tables
+from gateway.store.port import StoreUnavailable
 
 PREFIX = "wecare-test-"
 
@@ -75,8 +77,6 @@ def test_lambda_runtime_sends_dry_run_through_dynamodb(aws: boto3.session.Sessio
 
 def test_lambda_runtime_reports_a_missing_table_clearly(aws: boto3.session.Session) -> None:
     container = _build(aws, _env(aws, TABLE_PREFIX="nope-"), io.StringIO())
-    from gateway.store.port import StoreUnavailable
-
     with pytest.raises(StoreUnavailable, match="nope-Contacts"):
         container.contacts.get("ct_missing")
 
@@ -90,7 +90,5 @@ def test_secrets_never_come_from_plain_env_in_lambda(aws: boto3.session.Session)
     env = _env(aws, AMPLIFY_SSM_ENV_CONFIG="{}", APP_SECRET="from-plain-env")
     container = _build(aws, env, io.StringIO())
     # No SSM entry for APP_SECRET: the Meta webhook stays closed even though the env var is set.
-    from gateway.inbound.errors import SignatureInvalid
-
     with pytest.raises(SignatureInvalid):
         container.inbound.handle_meta(b"{}", "sha256=00")
