@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gateway.errors import InvalidInput
 from gateway.store.conditions import Condition, SortKey
 from gateway.store.schema import TableSchema
 
@@ -32,8 +33,10 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached or opened (corrupt file, locked, missing table, throttled)."""
 
 
-class InvalidCursor(StoreError):
-    """A pagination cursor was malformed or belongs to another query."""
+class InvalidCursor(StoreError, InvalidInput):
+    """A pagination cursor was malformed or belongs to another query: the caller's mistake (422)."""
+
+    code = "INVALID_CURSOR"
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import ContainerDep, PrincipalDep
 from gateway.dlq import MAX_REPLAY_BATCH, DlqService
-from gateway.errors import InvalidInput, Unavailable
-from gateway.store.port import InvalidCursor
+from gateway.errors import Unavailable
 
 router = APIRouter(tags=["dlq"])
 
@@ -42,10 +41,8 @@ def list_dead_letters(
     limit: Annotated[int, Query(ge=1, le=MAX_REPLAY_BATCH)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    try:
-        return _dlq(container).list_messages(queue=queue, status=status, limit=limit, cursor=cursor)
-    except InvalidCursor as exc:
-        raise InvalidInput(str(exc), code="INVALID_CURSOR") from None
+    # A bad cursor is an InvalidInput (INVALID_CURSOR) and maps to 422 at the edge.
+    return _dlq(container).list_messages(queue=queue, status=status, limit=limit, cursor=cursor)
 
 
 @router.post("/dlq/replay")

@@ -18,7 +18,6 @@ from gateway.decisions import MAX_LIMIT, DecisionService
 from gateway.errors import InvalidInput, Unavailable
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.schema import PolicyInput
-from gateway.store.port import InvalidCursor
 
 router = APIRouter(tags=["policies"])
 
@@ -88,8 +87,6 @@ def list_decisions(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    try:
-        return _decisions(container).list(reason=reason, channel=channel, allowed=allowed, since=since,
-                                          until=until, limit=limit, cursor=cursor)
-    except InvalidCursor as exc:
-        raise InvalidInput(str(exc), code="INVALID_CURSOR") from None
+    # A bad cursor is an InvalidInput (INVALID_CURSOR) and maps to 422 at the edge.
+    return _decisions(container).list(reason=reason, channel=channel, allowed=allowed, since=since,
+                                      until=until, limit=limit, cursor=cursor)
