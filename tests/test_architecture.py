@@ -54,7 +54,9 @@ def test_api_routes_never_reach_the_adapters() -> None:
 
 def test_only_the_choke_point_and_the_composition_root_touch_drivers() -> None:
     # Types and the DRY_RUN record shape may be shared; the driver modules themselves may not.
-    driver_modules = ("channels.whatsapp", "channels.sms", "channels.email", "channels.wiring", "channels.aws")
+    driver_modules = (
+        "channels.whatsapp", "channels.sms", "channels.email", "channels.wiring", "channels.aws",
+    )
     allowed_files = {"gateway/gateway.py", "gateway/bootstrap.py"}
     bad = [
         violation for violation in _violations("gateway", driver_modules)
