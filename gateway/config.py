@@ -157,6 +157,15 @@ def load_settings(
     """Validate the environment for ``runtime``; raise ConfigError naming every bad variable."""
     env = dict(os.environ if environ is None else environ)
     problems: list[str] = []
+    # Checked on the raw values too, so this problem is reported together with any other one
+    # (the model's own check only runs once every field is valid).
+    raw_mode = str(overrides.get("SEND_MODE", env.get("SEND_MODE", "")))
+    raw_env = str(overrides.get("ENVIRONMENT", env.get("ENVIRONMENT", Environment.local.value)))
+    if raw_mode == SendMode.LIVE.value and raw_env != Environment.production.value:
+        problems.append(
+            f"SEND_MODE=LIVE is forbidden when ENVIRONMENT={raw_env}; only production may send for real"
+            " (use DRY_RUN)"
+        )
     try:
         if environ is None:
             settings = Settings(**overrides)  # type: ignore[arg-type]
@@ -169,7 +178,8 @@ def load_settings(
             expects = _EXPECTS.get(name, "")
             msg = str(err["msg"]).removeprefix("Value error, ")
             hint = f" (expected {expects})" if expects and expects not in msg else ""
-            problems.append(f"{name}: {msg}{hint}")
+            if "SEND_MODE=LIVE is forbidden" not in msg:
+                problems.append(f"{name}: {msg}{hint}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
     for name in RUNTIME_REQUIREMENTS[runtime]:
         if not str(getattr(settings, name)):

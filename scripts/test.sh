@@ -9,6 +9,7 @@ fail=0
 step() { echo; echo "== $1"; shift; "$@" || { echo "!! FAILED: $*"; fail=1; }; }
 
 step "ruff" .venv/bin/ruff check gateway channels tests benchmarks
+step "mypy --strict" .venv/bin/mypy
 mkdir -p reports
 step "policy suite" .venv/bin/wecare policy test --min-coverage 100 --mutate --junit reports/policy-tests.xml
 

@@ -48,3 +48,11 @@ def test_lambda_runtime_declares_what_it_requires() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings("lambda", {})
     assert "TABLE_PREFIX" in str(info.value) and "BULK_QUEUE_URL" in str(info.value)
+
+
+def test_live_outside_production_is_reported_with_the_other_problems() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings("embedded", {"SEND_MODE": "LIVE", "ENVIRONMENT": "staging", "LOG_LEVEL": "LOUD"})
+    text = str(info.value)
+    assert "SEND_MODE=LIVE is forbidden when ENVIRONMENT=staging" in text and "LOG_LEVEL" in text
+    assert text.count("SEND_MODE=LIVE is forbidden") == 1
