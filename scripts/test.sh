@@ -3,6 +3,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
+bash scripts/setup-browser.sh || exit 1
 export PYTHONDONTWRITEBYTECODE=1
 
 fail=0
