@@ -1,0 +1,82 @@
+"""Lambda entry points: each a few lines over the services of one composed container.
+
+The container is built once per cold start (settings validated, secrets fetched from SSM, clients
+created) and reused by every invocation of that instance. A configuration problem fails the cold
+start loudly with the message that names every bad variable.
+
+The HTTP functions (auth-middleware, contacts-*, outbound-*, bulk-job-*, ai-*) share one FastAPI app
+through Mangum; each Lambda is routed only its own paths by API Gateway, and the app's permission
+table applies to every request either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from mangum import Mangum
+
+from gateway.api.app import create_app
+from gateway.bootstrap import Container, build_lambda
+from gateway.config import load_settings
+from gateway.logs import configure_logging, correlation_id
+
+log = logging.getLogger("wecare.lambda")
+
+
+@lru_cache(maxsize=1)
+def container() -> Container:
+    settings = load_settings("lambda")
+    configure_logging(settings.LOG_LEVEL)
+    return build_lambda(settings)
+
+
+@lru_cache(maxsize=1)
+def _http() -> Mangum:
+    return Mangum(create_app(container()), lifespan="off")
+
+
+def _with_request_id(context: Any) -> Any:
+    return correlation_id.set(str(getattr(context, "aws_request_id", "")))
+
+
+def http_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """API Gateway / function URL events for every HTTP function (auth, contacts, outbound, bulk, AI)."""
+    token = _with_request_id(context)
+    try:
+        return _http()(dict(event), context)
+    finally:
+        correlation_id.reset(token)
+
+
+def inbound_whatsapp_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """inbound-whatsapp-handler: the SNS subscription of the EUM Social event destination.
+
+    Bad records go to inbound-dlq and the rest of the batch proceeds; it raises only when the DLQ
+    itself cannot take a record, so SNS retries instead of the event being lost.
+    """
+    token = _with_request_id(context)
+    try:
+        result = container().inbound.handle_sns_event(event)
+        summary: dict[str, Any] = {k: v for k, v in vars(result).items() if k != "errors"}
+        log.info("inbound batch processed", extra={"result": summary})
+        return summary
+    finally:
+        correlation_id.reset(token)
+
+
+def dlq_replay_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """dlq-replay: ``{"queue": "inbound-dlq", "max": 10}`` (max 1 to 100)."""
+    token = _with_request_id(context)
+    try:
+        queue = str(event.get("queue", "inbound-dlq"))
+        max_messages = event.get("max", 10)
+        if isinstance(max_messages, bool) or not isinstance(max_messages, int):
+            raise ValueError("'max' must be a whole number from 1 to 100")
+        report = container().dlq.replay(queue, max_messages, actor="lambda:dlq-replay")
+        out: dict[str, Any] = report.to_dict()
+        return out
+    finally:
+        correlation_id.reset(token)
