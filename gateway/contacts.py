@@ -250,7 +250,22 @@ class ContactService:
 
     def record_inbound(self, contact_id: str, at: float) -> None:
         """The contact wrote to us at ``at``; ``lastInboundMessageAt`` and ``lastContactedAt`` only move
-        forward."""
+        forward.
+
+        The usual case (a message newer than anything recorded) is one conditional update of both
+        attributes. Only when that condition fails (an event delivered late, or a later contact already
+        recorded) does each attribute move forward on its own, so neither can ever go back.
+        """
+        try:
+            self._table.update(
+                {"contactId": contact_id},
+                Update(set={"lastInboundMessageAt": at, "lastContactedAt": at}),
+                condition=eq("kind", "contact") & _before("lastInboundMessageAt", at)
+                & _before("lastContactedAt", at),
+            )
+            return
+        except ConditionFailed:
+            pass
         self._forward(contact_id, "lastInboundMessageAt", at)
         self._forward(contact_id, "lastContactedAt", at)
 
@@ -387,7 +402,7 @@ class ContactService:
         try:
             self._table.update(
                 {"contactId": contact_id}, Update(set={attr: at}),
-                condition=eq("kind", "contact") & (not_exists(attr) | Attr(attr, "lt", at)),
+                condition=eq("kind", "contact") & _before(attr, at),
             )
         except ConditionFailed:
             if self._load(contact_id) is None:
@@ -419,6 +434,11 @@ class _Undo:
                 pass
             except Exception:
                 log.exception("could not undo part of a failed contact write", extra={"key": key})
+
+
+def _before(attr: str, at: float) -> Condition:
+    """``attr`` is absent or earlier than ``at`` (a time that may move forward to ``at``)."""
+    return not_exists(attr) | Attr(attr, "lt", at)
 
 
 def _clamp(limit: int) -> int:

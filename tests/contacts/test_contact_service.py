@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway.audit import AuditLog
 from gateway.clock import FakeClock
@@ -342,6 +345,75 @@ def test_inbound_times_only_move_forward(contacts: ContactService, clock: FakeCl
         contacts.record_inbound("ct_missing", now)
     with pytest.raises(NotFound):
         contacts.record_inbound("phone#" + UK, now)  # a guard is not a contact
+
+
+class _CountingTables:
+    """The same tables, counting writes to ``Contacts`` (the cost of recording an inbound message)."""
+
+    def __init__(self, inner: Tables) -> None:
+        self._inner = inner
+        self.writes = 0
+
+    def __getitem__(self, name: str) -> Any:
+        table = self._inner[name]
+        if name != "Contacts":
+            return table
+        outer = self
+
+        class _Counted:
+            def __getattr__(self, attr: str) -> Any:
+                value = getattr(table, attr)
+                if attr in ("put", "update", "delete"):
+                    def counted(*args: Any, **kwargs: Any) -> Any:
+                        outer.writes += 1
+                        return value(*args, **kwargs)
+                    return counted
+                return value
+
+        return _Counted()
+
+
+def test_recording_a_newer_inbound_message_is_one_conditional_write(
+    tables: Tables, clock: FakeClock, audit: AuditLog
+) -> None:
+    counting = _CountingTables(tables)
+    contacts = ContactService(counting, clock, audit)  # type: ignore[arg-type]
+    cid = _make(contacts, phone=UK)["contactId"]
+    now = clock.now()
+    counting.writes = 0
+    contacts.record_inbound(cid, now - 100)  # first ever
+    contacts.record_inbound(cid, now - 10)   # newer than both times
+    assert counting.writes == 2
+    stored = contacts.get(cid)
+    assert stored["lastInboundMessageAt"] == now - 10 and stored["lastContactedAt"] == now - 10
+
+    # A later outbound contact, then an inbound message older than it: the fast path's condition fails
+    # and each attribute moves on its own, so lastContactedAt stays put.
+    contacts.record_contacted(cid, now)
+    counting.writes = 0
+    contacts.record_inbound(cid, now - 5)
+    stored = contacts.get(cid)
+    assert stored["lastInboundMessageAt"] == now - 5 and stored["lastContactedAt"] == now
+    assert counting.writes == 3
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=st.lists(st.tuples(st.sampled_from(["inbound", "contacted"]),
+                                 st.integers(min_value=1, max_value=50)), min_size=1, max_size=12))
+def test_inbound_and_contact_times_end_at_their_latest_event_in_any_delivery_order(
+    contacts: ContactService, events: list[tuple[str, int]]
+) -> None:
+    cid = _make(contacts, email=f"p{uuid.uuid4().hex}@example.com")["contactId"]
+    base = 1_700_000_000.0
+    for what, offset in events:
+        if what == "inbound":
+            contacts.record_inbound(cid, base + offset)
+        else:
+            contacts.record_contacted(cid, base + offset)
+    stored = contacts.get(cid)
+    inbound = [base + o for w, o in events if w == "inbound"]
+    assert stored.get("lastInboundMessageAt") == (max(inbound) if inbound else None)
+    assert stored["lastContactedAt"] == base + max(o for _, o in events)
 
 
 def test_the_window_closes_24_hours_after_the_last_inbound_message(
