@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway.api.deps import ContainerDep, PrincipalDep
-from gateway.errors import InvalidInput, Unavailable
+from gateway.errors import DomainError, InvalidInput, Unavailable
 from gateway.gateway import Gateway
 from gateway.messages import MessageQueryService, public_view
 from gateway.outbound import (
@@ -45,6 +45,13 @@ router = APIRouter()
 API_MAX_RATE_WAIT = 10.0
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # WhatsApp's largest media (documents)
 MAX_TEXT_CHARS = 65_536  # far above every channel limit: the policy reports CONTENT_TOO_LONG itself
+# The largest JSON message: a body of MAX_TEXT_CHARS in any script, with room to spare.
+MAX_JSON_BYTES = 1024 * 1024
+
+
+class PayloadTooLarge(DomainError):
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
 
 
 class _Strict(BaseModel):
@@ -149,17 +156,32 @@ async def _read_body(request: Request) -> tuple[MessageIn, MediaUpload | None]:
                     raise InvalidInput(f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
                 upload = MediaUpload(data, file.content_type or "application/octet-stream", file.filename)
     elif content_type.split(";")[0].strip() in ("application/json", ""):
-        raw = (await request.body()).decode("utf-8", errors="replace")
+        raw = (await _bounded_body(request)).decode("utf-8", errors="replace")
     else:
         raise InvalidInput("send application/json, or multipart/form-data for media files")
+    if len(raw) > MAX_JSON_BYTES:
+        raise PayloadTooLarge(f"the message JSON is larger than {MAX_JSON_BYTES // 1024} KB")
     try:
         payload = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise InvalidInput("the message is not valid JSON") from None
     try:
         return MessageIn.model_validate(payload), upload
     except ValidationError as exc:
         raise _invalid(exc) from None
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The request body, refused once it grows past ``MAX_JSON_BYTES`` (never read whole into memory)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BYTES:
+            raise PayloadTooLarge(f"the message JSON is larger than {MAX_JSON_BYTES // 1024} KB; "
+                                  "send media files as multipart/form-data")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _gateway(container: Any) -> Gateway:
