@@ -76,7 +76,12 @@ from gateway.ratelimit import RateLimiter, RateLimits, RateLimitTimeout
 from gateway.store.conditions import Attr, not_exists
 from gateway.store.port import ConditionFailed, Item, Tables, Update
 from gateway.store.schema import table_schemas
-from gateway.tier import TierTracker, alert_ratio_from_params, default_limit_from_params
+from gateway.tier import (
+    TierTracker,
+    alert_ratio_from_params,
+    default_limit_from_params,
+)
+from gateway.tier import window_seconds_from_params as tier_window_from_params
 
 log = logging.getLogger("wecare.gateway")
 
@@ -689,6 +694,7 @@ def gateway_from_bundle(
         tables, clock, alerts, metrics,
         default_limit=default_limit_from_params(params),
         alert_ratio=alert_ratio_from_params(params),
+        window_seconds=tier_window_from_params(params),
     )
     return Gateway(
         tables=tables,

@@ -63,6 +63,11 @@ def default_limit_from_params(params: Mapping[str, Any]) -> int:
     return _tier_param(params, "defaultLimit")
 
 
+def window_seconds_from_params(params: Mapping[str, Any]) -> int:
+    """The rolling period the tier counts over (``params.tier.windowSeconds``; Meta's is 24 hours)."""
+    return _tier_param(params, "windowSeconds")
+
+
 def alert_ratio_from_params(params: Mapping[str, Any]) -> float:
     """When to alert (``params.tier.warnAtPercent``), the same threshold as the TIER_NEAR_LIMIT warning."""
     percent = _tier_param(params, "warnAtPercent")
@@ -97,11 +102,12 @@ class TierTracker:
         bucket_seconds: int = 900,
         alert_ratio: float = 0.8,
         cache_seconds: float = 1.0,
+        window_seconds: int = DAY,
     ) -> None:
         if default_limit < 1:
             raise ValueError("default_limit must be >= 1")
-        if not 60 <= bucket_seconds <= 3600 or DAY % bucket_seconds:
-            raise ValueError("bucket_seconds must divide a day and lie between 60 and 3600")
+        if not 60 <= bucket_seconds <= 3600 or window_seconds % bucket_seconds:
+            raise ValueError("bucket_seconds must divide the tier window and lie between 60 and 3600")
         self._trackers = tables["RateLimitTrackers"]
         self._config = tables["SystemConfig"]
         self._clock = clock
@@ -109,6 +115,7 @@ class TierTracker:
         self._metrics = metrics
         self._default = default_limit
         self._bucket = bucket_seconds
+        self._window = window_seconds
         self._ratio = alert_ratio
         self._cache_seconds = cache_seconds
         self._lock = threading.Lock()
@@ -141,7 +148,7 @@ class TierTracker:
 
     def used24h(self, now: float | None = None) -> int:
         at = self._clock.now() if now is None else now
-        oldest = math.floor((at - DAY) / self._bucket) * self._bucket  # the bucket holding now - 24 h
+        oldest = math.floor((at - self._window) / self._bucket) * self._bucket  # holds now - 24 h
         page = self._trackers.query(OPENS, sort=SortKey("ge", oldest), limit=1000)
         return sum(int(item.get("messageCount", 0)) for item in page.items if item.get("kind") == KIND)
 
@@ -184,7 +191,7 @@ class TierTracker:
     def record_opening(self, contact_id: str, now: float | None = None) -> bool:
         """Count ``contact_id`` as reached by a conversation-opening send; False if already counted."""
         at = self._clock.now() if now is None else now
-        expires = math.ceil(at) + DAY
+        expires = math.ceil(at) + self._window
         try:
             self._trackers.put(
                 {
@@ -204,7 +211,7 @@ class TierTracker:
         self._trackers.update(
             {"channel": OPENS, "windowStart": start},
             Update(add={"messageCount": 1},
-                   set={"kind": KIND, "lastUpdatedAt": start + self._bucket + DAY}),
+                   set={"kind": KIND, "lastUpdatedAt": start + self._bucket + self._window}),
         )
         self._metrics.inc("whatsapp_conversations_opened_total")
         status = self.status(at)

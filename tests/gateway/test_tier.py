@@ -8,7 +8,13 @@ from gateway.alerts import LocalAlerts
 from gateway.clock import FakeClock
 from gateway.metrics import Metrics
 from gateway.store.memory import MemoryTables
-from gateway.tier import CONFIG_KEY, TierTracker, alert_ratio_from_params, default_limit_from_params
+from gateway.tier import (
+    CONFIG_KEY,
+    TierTracker,
+    alert_ratio_from_params,
+    default_limit_from_params,
+    window_seconds_from_params,
+)
 
 from .fakes import PARAMS
 
@@ -29,6 +35,25 @@ def test_default_limit_comes_from_the_bundle() -> None:
         default_limit_from_params({"tier": {}})
     with pytest.raises(ValueError, match="warnAtPercent"):
         alert_ratio_from_params({"tier": {"warnAtPercent": 120}})
+
+
+def test_the_rolling_period_comes_from_the_bundle() -> None:
+    assert window_seconds_from_params(PARAMS) == DAY
+    with pytest.raises(ValueError, match="windowSeconds"):
+        window_seconds_from_params({"tier": {"windowSeconds": 0}})
+    clock = FakeClock(1_764_067_200.0)
+    tables = MemoryTables(clock)
+    metrics = Metrics()
+    # A reviewed bundle that counts over 12 hours: a recipient is counted again after 12 h, not 24 h.
+    tier = TierTracker(tables, clock, LocalAlerts(metrics), metrics, default_limit=250,
+                       window_seconds=DAY // 2)
+    assert tier.record_opening("ct_a") is True
+    clock.advance(DAY // 2 - 1)
+    assert tier.record_opening("ct_a") is False and tier.used24h() == 1
+    clock.advance(DAY // 2)  # 24 h - 1 s after the opening: outside a 12-hour window (15-min buckets)
+    assert tier.already_counted("ct_a") is False and tier.used24h() == 0
+    with pytest.raises(ValueError, match="divide"):
+        TierTracker(tables, clock, LocalAlerts(metrics), metrics, default_limit=250, window_seconds=1000)
 
 
 def test_system_config_overrides_the_default(tier: TierTracker, tables: MemoryTables) -> None:
