@@ -53,22 +53,26 @@ class ContactPage:
     cursor: str | None
 
 
-def window_expires_at(contact: Mapping[str, Any], now: float) -> float | None:
+def window_expires_at(
+    contact: Mapping[str, Any], now: float, window_seconds: int = WINDOW_SECONDS
+) -> float | None:
     """When the WhatsApp customer-service window closes, or None when it is closed (or never opened)."""
     last = contact.get("lastInboundMessageAt") or 0
     if not isinstance(last, int | float) or isinstance(last, bool) or last <= 0:
         return None
-    closes = last + WINDOW_SECONDS
+    closes = last + window_seconds
     return closes if now < closes else None
 
 
-def present(contact: Mapping[str, Any], now: float, *, history: bool = True) -> dict[str, Any]:
+def present(
+    contact: Mapping[str, Any], now: float, *, history: bool = True, window_seconds: int = WINDOW_SECONDS
+) -> dict[str, Any]:
     """The API view of a contact: no internal attributes, the window's expiry, all flags explicit."""
     out = {k: v for k, v in contact.items() if k not in INTERNAL}
     for name in f.OPT_IN_FIELDS.values():
         out[name] = contact.get(name) is True
     out.setdefault("lastInboundMessageAt", None)
-    out["windowExpiresAt"] = window_expires_at(contact, now)
+    out["windowExpiresAt"] = window_expires_at(contact, now, window_seconds)
     if history:
         out["consentHistory"] = list(contact.get("consentHistory") or [])
     else:
@@ -85,12 +89,16 @@ class ContactService:
         *,
         default_region: str | None = None,
         guard_grace_seconds: float = 60.0,
+        window_seconds: int = WINDOW_SECONDS,
     ) -> None:
+        """``window_seconds``: the WhatsApp customer-service window the policy bundle uses
+        (``params.whatsapp.windowSeconds``), so ``windowExpiresAt`` agrees with the decisions."""
         self._table = tables["Contacts"]
         self._clock = clock
         self._audit = audit
         self._region = default_region
         self._grace = guard_grace_seconds
+        self._window = window_seconds
 
     # ---- reads ---------------------------------------------------------------------------------------
     def get(self, contact_id: str, *, include_deleted: bool = False) -> dict[str, Any]:
@@ -133,7 +141,7 @@ class ContactService:
         return ContactPage(page.items, page.cursor)
 
     def present(self, contact: Mapping[str, Any], *, history: bool = True) -> dict[str, Any]:
-        return present(contact, self._clock.now(), history=history)
+        return present(contact, self._clock.now(), history=history, window_seconds=self._window)
 
     # ---- writes --------------------------------------------------------------------------------------
     def create(self, data: Mapping[str, Any], *, actor: str, source: str = "api") -> dict[str, Any]:

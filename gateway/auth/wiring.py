@@ -15,7 +15,8 @@ from gateway.audit import AuditLog
 from gateway.auth.identity import cognito_identity, local_identity
 from gateway.auth.jwks import Fetch, http_fetch
 from gateway.auth.passwords import Passwords
-from gateway.contacts import ContactService
+from gateway.contacts import WINDOW_SECONDS, ContactService
+from gateway.policy_input import window_seconds_from_params
 from gateway.users import UserService
 
 
@@ -30,7 +31,8 @@ def wire_identity(
     clock, tables, settings = container.clock, container.tables, container.settings
     audit = AuditLog(tables, clock)
     users = UserService(tables, clock, audit, passwords)
-    contacts = ContactService(tables, clock, audit, default_region=default_region)
+    contacts = ContactService(tables, clock, audit, default_region=default_region,
+                              window_seconds=_window_seconds(getattr(container, "bundle", None)))
     if container.runtime == "lambda":
         identity: Any = cognito_identity(
             pool_id=settings.COGNITO_USER_POOL_ID, client_id=settings.COGNITO_APP_CLIENT_ID,
@@ -43,6 +45,13 @@ def wire_identity(
     container.users = users
     container.contacts = contacts
     container.identity = identity
+
+
+def _window_seconds(bundle: Any) -> int:
+    """The bundle's WhatsApp window (``params.whatsapp.windowSeconds``) when a bundle is loaded."""
+    if bundle is None:
+        return WINDOW_SECONDS
+    return window_seconds_from_params(bundle.params)
 
 
 def first_admin_lines(container: Any, email: str = "admin@wecare.digital") -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
@@ -42,3 +43,18 @@ def test_lambda_wiring_uses_the_cognito_pool(pool_key: RSAPrivateKey, mint: Mint
         "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_CC9u1fYh6/.well-known/jwks.json"
     ]
     assert first_admin_lines(container) == []  # Cognito owns the accounts
+
+
+def test_the_contact_window_is_the_bundles(tmp_path: Path) -> None:
+    """``windowExpiresAt`` on a contact uses the same window length as the policies that decide sends."""
+    container = build_in_memory(Settings(), FakeClock())
+    params = {"whatsapp": {"windowSeconds": 3600}}
+    container.bundle = SimpleNamespace(params=params)
+    wire_identity(container, data_dir=tmp_path, passwords=cheap_passwords_instance())
+    contact = container.contacts.create({"phone": "+447812345678"}, actor="test")
+    at = container.clock.now() - 60
+    container.contacts.record_inbound(contact["contactId"], at)
+    shown = container.contacts.present(container.contacts.get(contact["contactId"]))
+    assert shown["windowExpiresAt"] == at + 3600
+    container.clock.advance(3600)
+    assert container.contacts.present(container.contacts.get(contact["contactId"]))["windowExpiresAt"] is None
