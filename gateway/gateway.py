@@ -72,7 +72,7 @@ from gateway.policy_input import (
     window_open,
     window_seconds_from_params,
 )
-from gateway.ratelimit import RateLimiter, RateLimits, RateLimitTimeout
+from gateway.ratelimit import Bucket, RateLimiter, RateLimits, RateLimitTimeout
 from gateway.store.conditions import Attr, not_exists
 from gateway.store.port import ConditionFailed, Item, Tables, Update
 from gateway.store.schema import table_schemas
@@ -291,7 +291,7 @@ class Gateway:
         except ConditionFailed:
             # A concurrent identical request persisted first; it alone calls the driver.
             return self._replay_id(attempt, item)
-        return self._deliver(attempt, decided, item, prepared)
+        return self._deliver(attempt, decided, item, prepared, buckets)
 
     # -- steps -------------------------------------------------------------------------------------
 
@@ -514,12 +514,15 @@ class Gateway:
         return _outcome(item)
 
     def _deliver(
-        self, attempt: _Attempt, decided: _Decided, item: Item, prepared: PreparedRequest
+        self, attempt: _Attempt, decided: _Decided, item: Item, prepared: PreparedRequest,
+        buckets: tuple[Bucket, ...],
     ) -> SendOutcome:
         channel = attempt.request.channel
         sender = self._senders[channel]
         if not self._live and not isinstance(sender, DryRunRecorder):  # cannot happen; never risk it
             raise RuntimeError("refusing to call a LIVE driver outside LIVE mode")
+        # The token was granted before the message was persisted; space the calls themselves too.
+        self._limiter.pace_call(buckets)
         call_started = time.perf_counter()
         try:
             result = sender.send(prepared)

@@ -21,6 +21,14 @@ end of its second is simply lost (capacity, never safety).
 so one instance never bursts at second boundaries: any one-second window, aligned or not, sees at most
 ``limit`` of its grants.
 
+**Smoothness at the provider (one instance):** a grant is not the moment the provider sees the call:
+the message is persisted in between, and a slow disk write or a thread switch can hold one call back
+while the next goes straight through, squeezing ``limit + 1`` calls into one sliding second. So the
+gateway also calls :meth:`RateLimiter.pace_call` right before each driver call: it holds a call until
+at least ``(1 + call_margin) / limit`` after this instance's previous call of each bucket, marking
+the moment it lets it go. The margin (1 %) absorbs the few milliseconds between that mark and the
+request leaving; it costs 1 % of the nominal rate (email 9.9/s instead of 10/s).
+
 **Excess is delayed, never dropped:** :meth:`RateLimiter.try_acquire` either grants or says how long to
 wait; :meth:`RateLimiter.acquire` waits (on the injected clock) until it is granted.
 """
@@ -128,14 +136,24 @@ class RateLimiter:
     """Token buckets over ``RateLimitTrackers``; one instance per process, shared by its threads."""
 
     def __init__(
-        self, table: Table, clock: Clock, *, max_lease: int | None = None, pace: bool = True
+        self,
+        table: Table,
+        clock: Clock,
+        *,
+        max_lease: int | None = None,
+        pace: bool = True,
+        call_margin: float = 0.01,
     ) -> None:
+        if not 0 <= call_margin < 1:
+            raise ValueError("call_margin must be in [0, 1)")
         self._table = table
         self._clock = clock
         self._max_lease = max_lease
         self._pace = pace
+        self._call_margin = call_margin
         self._lock = threading.Lock()
         self._leases: dict[str, _Lease] = {}
+        self._last_call: dict[str, float] = {}
         self.store_writes = 0  # how many leases were written (for tests and benchmarks)
 
     def _lease_cap(self, bucket: Bucket) -> int:
@@ -202,6 +220,32 @@ class RateLimiter:
             lease.size = min(self._lease_cap(bucket), want * 2)
             return True
         return False
+
+    def pace_call(self, buckets: Sequence[Bucket]) -> float:
+        """Hold the caller until this instance's previous call of every bucket is at least
+        ``(1 + call_margin) / limit`` ago, then mark now as this call's moment; return the seconds held.
+
+        Call it immediately before the provider call, after the token was granted (the token bounds
+        every instance together; this keeps one instance's actual calls evenly spaced).
+        """
+        if not self._pace:
+            return 0.0
+        held = 0.0
+        while True:
+            with self._lock:
+                now = self._clock.now()
+                ready = max(
+                    (self._last_call.get(b.name, -math.inf) + (1.0 + self._call_margin) / b.per_second
+                     for b in buckets),
+                    default=-math.inf,
+                )
+                if now >= ready:
+                    for bucket in buckets:
+                        self._last_call[bucket.name] = now
+                    return held
+            # Outside the lock: other buckets' callers go on meanwhile.
+            self._clock.sleep(ready - now)
+            held += ready - now
 
     def acquire(self, buckets: Sequence[Bucket], *, max_wait: float | None = None) -> float:
         """Block (on the clock) until granted; return the seconds waited. Never drops a request.
