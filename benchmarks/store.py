@@ -142,7 +142,9 @@ def adapter_figures(folder: Path, puts: int, items: int, queries: int, roundtrip
     tables = SqliteTables(folder / "wecare.db", clock)
     messages, recipients = tables["Messages"], tables["BulkRecipients"]
     fresh = [message(items + n, 1000) for n in range(puts)]
-    put_rate = rate(puts, lambda i: messages.put(fresh[i], condition=not_exists("messageId")))
+    t0 = time.perf_counter()
+    put_ns = timed([partial(messages.put, m, condition=not_exists("messageId")) for m in fresh])
+    put_rate = puts / (time.perf_counter() - t0)
     guarded = [{**m, "status": "read"} for m in fresh]
     eq_rate = rate(puts, lambda i: messages.put(guarded[i], condition=eq("channel", "whatsapp")))
 
@@ -179,6 +181,8 @@ def adapter_figures(folder: Path, puts: int, items: int, queries: int, roundtrip
     queues.close()
     return {
         "put_per_s": put_rate, "put_eq_per_s": eq_rate,
+        "put_p99_ms": statistics.quantiles(put_ns, n=1000)[989] / 1e6,
+        "put_p999_ms": statistics.quantiles(put_ns, n=1000)[998] / 1e6, "put_max_ms": max(put_ns) / 1e6,
         "query_pk_p95_ms": p95_ms(pk), "query_pk_p50_ms": p50_ms(pk),
         "query_index_p95_ms": p95_ms(ix), "query_index_p50_ms": p50_ms(ix),
         "queue_roundtrip_per_s": q_rate, "load_items_s": load_s, "open_with_check_s": open_s,
@@ -215,12 +219,12 @@ def main() -> None:
           f"integrity check took {ours['open_with_check_s']:.2f} s")
     print("raw sqlite3: puts into a table with only a primary key (Messages has three indexes as well); "
           "queries read Messages-like rows")
-    figures = {
-        "put_per_s": round(ours["put_per_s"]),
-        "query_pk_p95_ms": round(ours["query_pk_p95_ms"], 3),
-        "query_index_p95_ms": round(ours["query_index_p95_ms"], 3),
-        "queue_roundtrip_per_s": round(ours["queue_roundtrip_per_s"]),
+    print(f"single puts: p99 {ours['put_p99_ms']:.3f} ms, p99.9 {ours['put_p999_ms']:.3f} ms, max "
+          f"{ours['put_max_ms']:.1f} ms (the max is the put that ran a WAL checkpoint)")
+    extra = {
         "put_eq_per_s": round(ours["put_eq_per_s"]),
+        "put_p99_ms": round(ours["put_p99_ms"], 3),
+        "put_max_ms": round(ours["put_max_ms"], 1),
         "query_pk_p50_ms": round(ours["query_pk_p50_ms"], 3),
         "query_index_p50_ms": round(ours["query_index_p50_ms"], 3),
         "open_with_check_s": round(ours["open_with_check_s"], 3),
@@ -228,7 +232,14 @@ def main() -> None:
         "raw_query_p95_ms": round(raw["query_p95_ms"], 3),
         "raw_queue_roundtrip_per_s": round(raw["queue_roundtrip_per_s"]),
     }
-    print(json.dumps(figures))
+    print("more figures: " + json.dumps(extra))
+    # The last line carries exactly the figures the acceptance criteria name.
+    print(json.dumps({
+        "put_per_s": round(ours["put_per_s"]),
+        "query_pk_p95_ms": round(ours["query_pk_p95_ms"], 3),
+        "query_index_p95_ms": round(ours["query_index_p95_ms"], 3),
+        "queue_roundtrip_per_s": round(ours["queue_roundtrip_per_s"]),
+    }))
 
 
 if __name__ == "__main__":
