@@ -452,6 +452,11 @@ class Gateway:
             address = contact.get("email") if request.channel == "email" else contact.get("phone")
             if address:
                 item["to"] = address
+            consent = _consent_evidence(contact, request.channel)
+            if consent is not None:
+                # The consent a send relied on, kept with the message: the contact's own history may
+                # change later (or the contact be deleted), the message answers "on what consent?".
+                item["consent"] = consent
         return item
 
     def _reject(self, attempt: _Attempt, decided: _Decided) -> SendOutcome:
@@ -649,6 +654,17 @@ def _outbox_document(record: dict[str, Any]) -> dict[str, Any]:
         "bytes": len(encoded),
         "sha256": hashlib.sha256(encoded).hexdigest(),
     }
+
+
+def _consent_evidence(contact: Mapping[str, Any], channel: str) -> dict[str, Any] | None:
+    """The newest consent record of ``channel`` on the contact (who, when, source, evidence), if any."""
+    history = contact.get("consentHistory")
+    if not isinstance(history, list):
+        return None
+    for record in reversed(history):
+        if isinstance(record, Mapping) and record.get("channel") == channel:
+            return dict(record)
+    return None
 
 
 def _error_details(exc: ChannelError) -> dict[str, Any]:

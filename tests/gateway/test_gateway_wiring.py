@@ -10,6 +10,7 @@ from gateway.alerts import LocalAlerts
 from gateway.audit import AuditLog
 from gateway.clock import FakeClock
 from gateway.config import Environment, SendMode, Settings
+from gateway.contacts import ContactService
 from gateway.gateway import gateway_from_bundle
 from gateway.messages import MessageQueryService
 from gateway.metrics import Metrics
@@ -62,5 +63,40 @@ def test_embedded_dry_run_wiring_end_to_end(tmp_path: Path) -> None:
         history = MessageQueryService(tables).list_page(contact_id="ct_2").items
         assert [m["status"] for m in history] == ["sent", "rejected"]
         assert SendRecovery(tables, clock, alerts, metrics).run().marked_unknown == []
+    finally:
+        tables.close()
+
+
+def test_a_sent_message_keeps_the_consent_it_relied_on(tmp_path: Path) -> None:
+    """The consent record (who, when, source, evidence) travels with the message, so "on what consent
+    was this sent?" is answered even after the contact changes or is deleted."""
+    clock = FakeClock()
+    tables = SqliteTables(tmp_path / "wecare.db", clock)
+    try:
+        bundle = load_bundle(POLICIES)
+        metrics, outbox = Metrics(), Outbox()
+        gateway = gateway_from_bundle(
+            tables=tables, clock=clock, settings=Settings(), engine=PolicyEngine(bundle),
+            params=bundle.params, drivers=build_drivers("DRY_RUN", builders=default_builders(),
+                                                        sink=outbox.append),
+            metrics=metrics, alerts=LocalAlerts(metrics), outbox=outbox,
+        )
+        contacts = ContactService(tables, clock, AuditLog(tables, clock))
+        contact = contacts.create({"phone": "+447812345678", "optInSms": True,
+                                   "consentEvidence": "web form 2025-11-20"}, actor="usr_op", source="ui")
+        clock.advance(60)
+        contacts.set_opt_in(contact["contactId"], "sms", False, actor="usr_op", source="api")
+        contacts.set_opt_in(contact["contactId"], "sms", True, actor="usr_lead", source="import",
+                            evidence={"note": "signed form 7"})
+        sent = gateway.send(OutboundRequest(contact_id=contact["contactId"], channel="sms",
+                                            content=TextContent("Your code is 1234")))
+        assert sent.status == "sent"
+        assert sent.message["consent"] == {
+            "channel": "sms", "old": False, "new": True, "actor": "usr_lead", "at": clock.now(),
+            "source": "import", "evidence": {"note": "signed form 7"},
+        }
+        contacts.delete(contact["contactId"], actor="usr_op")
+        stored = MessageQueryService(tables).get(sent.message_id)
+        assert stored["consent"]["actor"] == "usr_lead"
     finally:
         tables.close()
