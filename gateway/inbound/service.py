@@ -215,7 +215,18 @@ class InboundService:
         return result
 
     def ingest_document(self, document: Any) -> IngestResult:
-        """A captured event file (SNS event, SNS notification, EUM envelope or Meta body)."""
+        """A captured event file (SNS event, SNS notification, EUM envelope or Meta body, or a list).
+
+        Each list item and each SNS record stands alone, as in the Lambda: one that cannot be read is
+        dead-lettered by itself and never holds the good ones back.
+        """
+        if isinstance(document, list):
+            result = IngestResult()
+            for item in document:
+                result.merge(self.ingest_document(item))
+            return result
+        if isinstance(document, dict) and isinstance(document.get("Records"), list):
+            return self.handle_sns_event(document)
         try:
             events = split_document(document)
         except PayloadError as exc:
@@ -274,6 +285,9 @@ class InboundService:
             with self._phone_lock:
                 self._phone_ids.update(parsed.phone_ids)
         result = IngestResult(events=1, ignored=len(parsed.ignored))
+        if parsed.ignored:  # skipped on purpose, and said so: nothing accepted vanishes unnoticed
+            log.info("inbound changes ignored",
+                     extra={"originalMessageId": raw.original_id, "ignored": parsed.ignored})
         for message in parsed.messages:
             if self._store(message):
                 result.messages += 1

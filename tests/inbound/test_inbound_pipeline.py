@@ -389,3 +389,36 @@ def test_listeners_hear_each_new_message_once_and_cannot_break_storage(
     service.handle_sns_event(text_event("wamid.l1", "hello"))
     assert heard == ["wamid.l1"]
     assert len(inbound_messages(tables)) == 1 and dlq_records(tables) == []
+
+
+def test_a_bad_item_in_a_captured_file_never_holds_the_good_ones_back(
+    service: InboundService, tables: MemoryTables
+) -> None:
+    good = json.dumps(envelope(text_value("wamid.list-good", "hello")))
+    document = [
+        load("eum-inbound-text.eum.json"),
+        {"neither": "an SNS event nor an envelope"},
+        {"Records": [{"EventSource": "aws:sns"}, sns_event(good)["Records"][0]]},
+    ]
+    result = service.ingest_document(document)
+    assert (result.messages, result.deadLettered) == (2, 2)
+    assert sorted(m["whatsappMessageId"] for m in inbound_messages(tables)) == sorted(
+        [TEXT_WAMID, "wamid.list-good"]
+    )
+    errors = sorted(r["error"] for r in dlq_records(tables))
+    assert any("unrecognised event document" in e for e in errors)
+    assert any("SNS record 'Sns' must be a JSON object" in e for e in errors)
+
+
+def test_changes_skipped_on_purpose_are_counted_and_logged(
+    service: InboundService, caplog: pytest.LogCaptureFixture
+) -> None:
+    entry = {"id": "104870012345678", "changes": [
+        {"field": "message_template_status_update", "value": {"event": "APPROVED"}},
+    ]}
+    env = {"context": {}, "whatsAppWebhookEntry": json.dumps(entry)}
+    with caplog.at_level("INFO", logger="wecare.inbound"):
+        result = service.ingest_document(env)
+    assert (result.ignored, result.deadLettered, result.messages) == (1, 0, 0)
+    [record] = [r for r in caplog.records if r.getMessage() == "inbound changes ignored"]
+    assert "message_template_status_update" in str(record.ignored)  # type: ignore[attr-defined]
