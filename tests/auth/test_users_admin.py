@@ -70,6 +70,17 @@ def test_bad_user_requests_are_422(world: World, body: dict[str, object], status
     assert world.client.post("/api/users", json=body, headers=bearer(admin)).status_code == status
 
 
+@pytest.mark.parametrize("body", [{"disabled": "yes"}, {"disabled": 1}, {"role": "admin"}, {"unknown": True}])
+def test_bad_user_changes_are_422_and_change_nothing(world: World, body: dict[str, object]) -> None:
+    admin = world.account("Admin", email="root@example.com")
+    other = world.account("Operator", email="op@example.com")
+    user_id = world.users.find_by_email("op@example.com")["userId"]  # type: ignore[index]
+    reply = world.client.patch(f"/api/users/{user_id}", json=body, headers=bearer(admin))
+    assert reply.status_code == 422, reply.text
+    assert world.users.get(user_id)["disabled"] is False and world.users.get(user_id)["role"] == "Operator"
+    assert world.client.get("/api/me", headers=bearer(other)).status_code == 200
+
+
 def test_an_email_is_one_account(world: World) -> None:
     admin = world.account("Admin")
     assert (

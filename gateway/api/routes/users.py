@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from gateway.api.deps import ContainerDep, PrincipalDep
 from gateway.errors import Conflict, Unavailable
@@ -29,7 +29,7 @@ class ChangeUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: RoleName | None = None
-    disabled: bool | None = None
+    disabled: StrictBool | None = None  # a real true/false: "yes" or 1 must not disable an account
 
 
 def _users(container: Any) -> UserService:
