@@ -12,7 +12,8 @@ Following the SNS documentation on verifying message signatures:
 4. ``TopicArn`` must be the configured topic.
 
 The fetcher (certificate download, and the GET that confirms a subscription) is injected; the default
-uses urllib with a timeout. Tests use a locally generated certificate through a fake fetcher.
+is :func:`urllib_fetch` (HTTPS only, with a timeout), looked up when used. Tests use a locally generated
+certificate through a fake fetcher.
 """
 
 from __future__ import annotations
@@ -83,9 +84,9 @@ def string_to_sign(message: Mapping[str, Any]) -> bytes:
 
 
 class SnsSignatureVerifier:
-    def __init__(self, topic_arn: str, fetcher: Fetcher = urllib_fetch) -> None:
+    def __init__(self, topic_arn: str, fetcher: Fetcher | None = None) -> None:
         self._topic_arn = topic_arn
-        self._fetch = fetcher
+        self._fetcher = fetcher  # None: this module's urllib_fetch, looked up at each use
         self._lock = threading.Lock()
         self._keys: dict[str, rsa.RSAPublicKey] = {}
 
@@ -131,6 +132,9 @@ class SnsSignatureVerifier:
         if not isinstance(url, str) or not is_sns_url(url):
             raise SignatureInvalid(f"SubscribeURL is not an SNS URL: {url!r}")
         self._fetch(url)
+
+    def _fetch(self, url: str) -> bytes:
+        return (self._fetcher or urllib_fetch)(url)
 
     def _public_key(self, url: str) -> rsa.RSAPublicKey:
         with self._lock:
