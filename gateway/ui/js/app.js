@@ -31,6 +31,7 @@ const ROUTES = [
 ];
 
 let current = null; // the AbortController of the page on screen
+let firstPage = true; // a fresh load keeps focus at the top of the document (skip link first)
 
 export function navigate(path) {
   const hash = `#${path}`;
@@ -138,6 +139,10 @@ async function render() {
 
 function focusHeading(main) {
   const heading = main.querySelector("[data-page-title]");
+  if (firstPage) {
+    firstPage = false;
+    return;
+  }
   if (heading) {
     heading.focus({ preventScroll: true });
     window.scrollTo(0, 0);
@@ -183,6 +188,10 @@ function start() {
   });
 
   const toggle = document.getElementById("menu-toggle");
+  // Choosing a menu item closes the small-screen menu, even when it is the page already shown.
+  document.getElementById("nav").addEventListener("click", (event) => {
+    if (event.target instanceof Element && event.target.closest("a")) setMenu(false);
+  });
   toggle.addEventListener("click", () => setMenu(toggle.getAttribute("aria-expanded") !== "true"));
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && toggle.getAttribute("aria-expanded") === "true") {

@@ -130,9 +130,9 @@ export function facts(pairs) {
  * @param {Array<{label: string, cell: (row: any) => any}>} columns
  * @param {Array<any>} rows
  */
-export function dataTable(columns, rows, caption = "") {
+export function dataTable(columns, rows, caption = "", { compact = false } = {}) {
   return h("div", { class: "table-wrap" },
-    h("table", { class: "data" },
+    h("table", { class: compact ? "data compact" : "data" },
       caption ? h("caption", { class: "visually-hidden", text: caption }) : null,
       h("thead", null, h("tr", null, columns.map((c) => h("th", { scope: "col", text: c.label })))),
       h("tbody", null, rows.map((row) => h("tr", null, columns.map((c) =>

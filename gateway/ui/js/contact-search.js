@@ -1,9 +1,9 @@
 // Contact search with cursor paging (GET /api/contacts?q=&limit=&cursor=), shared by Contacts and DM.
 
-import { h, replace } from "./dom.js";
+import { h, nextId, replace } from "./dom.js";
 import { get, isAbort, seg, withQuery } from "./api.js";
-import { badge, errorNotice, field, morePager } from "./components.js";
-import { contactLabel, plural, windowState } from "./format.js";
+import { badge, errorNotice, morePager } from "./components.js";
+import { contactLabel, formatTime, plural, windowState } from "./format.js";
 
 const PAGE_SIZE = 20;
 
@@ -12,11 +12,14 @@ const PAGE_SIZE = 20;
  *   initial: {items: any[], cursor: string | null}}} options
  */
 export function contactSearch({ signal, hrefFor, actionLabel, initial }) {
-  const search = field({
-    label: "Search contacts", name: "q", type: "search", autocomplete: "off",
-    hint: "Name, phone or e-mail; leave empty to list all.",
-  });
+  // Label above, then the box and its button on one line, then the hint.
+  const input = h("input", { type: "search", name: "q", id: nextId("search"), autocomplete: "off",
+    "aria-describedby": "contact-search-hint" });
   const submit = h("button", { type: "submit", text: "Search" });
+  const search = h("div", { class: "field" },
+    h("label", { class: "label", for: input.id, text: "Search contacts" }),
+    h("div", { class: "search-row" }, input, submit),
+    h("span", { class: "hint", id: "contact-search-hint", text: "Name, phone or e-mail; leave empty to list all." }));
   const status = h("p", { class: "muted", role: "status" });
   const list = h("ul", { class: "list", "aria-label": "Contacts" });
   const problems = h("div");
@@ -41,7 +44,9 @@ export function contactSearch({ signal, hrefFor, actionLabel, initial }) {
       h("div", { class: "row-meta" },
         contact.phone ? h("span", { text: contact.phone }) : null,
         contact.email ? h("span", { text: contact.email }) : null,
-        contact.phone ? h("span", { text: `WhatsApp: ${win.open ? win.text.toLowerCase() : "window closed"}` }) : null,
+        contact.phone
+          ? h("span", { text: win.open ? `WhatsApp window open until ${formatTime(win.expiresAt)}` : "WhatsApp window closed" })
+          : null,
         actionLabel ? h("a", { href: hrefFor(contact), text: actionLabel, "aria-label": `${actionLabel}: ${contactLabel(contact)}` }) : null));
   }
 
@@ -69,10 +74,10 @@ export function contactSearch({ signal, hrefFor, actionLabel, initial }) {
     }
   }
 
-  const form = h("form", { class: "inline-form", role: "search" }, search, submit);
+  const form = h("form", { role: "search" }, search);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    query = search.input.value.trim();
+    query = input.value.trim();
     submit.disabled = true;
     try {
       await load(null);

@@ -107,7 +107,7 @@ export async function policiesPage(ctx) {
       facts([
         ["Name", bundle.name],
         ["Version", bundle.version],
-        ["Digest", h("span", { class: "code", text: bundle.digest || "—" })],
+        ["Digest", h("span", { class: "code id", text: bundle.digest || "—" })],
         ["Description", bundle.description],
         ["Engine", bundle.engine],
         ["Files", Array.isArray(bundle.files) ? bundle.files.join(", ") : null],

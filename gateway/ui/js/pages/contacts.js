@@ -134,7 +134,7 @@ function summary(contact) {
       ["Last message from contact", contact.lastInboundMessageAt ? formatTime(contact.lastInboundMessageAt) : "never"],
       ["Created", formatTime(contact.createdAt)],
       ["Updated", formatTime(contact.updatedAt)],
-      ["Contact id", h("span", { class: "code", text: contact.contactId })],
+      ["Contact id", h("span", { class: "code id", text: contact.contactId })],
     ]));
 }
 

@@ -38,7 +38,7 @@ export async function deadLettersPage(ctx) {
       { label: "Retries", cell: (d) => String(d.retryCount ?? 0) },
       { label: "Last attempt", cell: (d) => formatTime(d.lastAttemptAt) },
       { label: "Error", cell: (d) => shorten(d.error) || "—" },
-      { label: "Dead letter id", cell: (d) => h("span", { class: "code", text: d.dlqMessageId }) },
+      { label: "Dead letter id", cell: (d) => h("span", { class: "code id", text: d.dlqMessageId }) },
     ], rows, "Dead letters") : null);
   }
 
@@ -92,7 +92,7 @@ export async function deadLettersPage(ctx) {
       replace(replayResult, notice(report.failed || report.parked ? "warn" : "ok", "Replay finished",
         h("p", { text: summary }),
         (report.results || []).length ? dataTable([
-          { label: "Dead letter id", cell: (r) => h("span", { class: "code", text: r.dlqMessageId }) },
+          { label: "Dead letter id", cell: (r) => h("span", { class: "code id", text: r.dlqMessageId }) },
           { label: "Outcome", cell: (r) => r.outcome },
           { label: "Detail", cell: (r) => shorten(r.detail) || "—" },
         ], report.results, "Replay results") : null));

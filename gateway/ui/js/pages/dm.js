@@ -94,7 +94,7 @@ function outcomeSent(status, data) {
   const id = message.messageId || "";
   const dryRun = message.sendMode === "DRY_RUN";
   return notice("ok", status === 202 ? "Accepted — still sending" : "Sent",
-    h("p", null, "Message id: ", h("span", { class: "code", "data-message-id": id, text: id })),
+    h("p", null, "Message id: ", h("span", { class: "code id", "data-message-id": id, text: id })),
     h("p", null, "Status: ", statusBadge(message.status)),
     dryRun ? h("p", { text: "DRY_RUN: recorded in the outbox, not delivered — this server does not send to real recipients." }) : null,
     data && data.replayed ? h("p", { text: "This repeated an earlier request with the same key; nothing was sent twice." }) : null,

@@ -34,8 +34,7 @@ function ruleOutcome(rule, decision) {
   const violation = (decision.violations || []).find((v) => `${v.policy}/${v.rule}` === key);
   const noticeFor = (decision.notices || []).find((n) => `${n.policy}/${n.rule}` === key);
   if (rule.outcome === "pass") return { badge: badge("pass", "ok"), reason: "" };
-  if (rule.outcome === "skipped") return { badge: badge("not applicable"), reason: "" };
-  if (violation) return { badge: badge("fail — deny", "bad"), reason: violation.reason, message: violation.message };
+  if (violation) return { badge: badge("deny", "bad"), reason: violation.reason, message: violation.message };
   if (noticeFor) {
     // A warn or audit rule that "fails" does not refuse: it records a note on the decision.
     const label = noticeFor.action === "warn" ? "warning" : "audit note";
@@ -62,6 +61,9 @@ export function decisionSection(decision, policyInput, direction) {
     ? violations.map((v) => ({ code: v.reason, message: v.message }))
     : (decision.reasons || []).map((code) => ({ code, message: "" }));
   const evaluated = Array.isArray(decision.evaluated) ? decision.evaluated : [];
+  // Rules whose match did not hold are listed apart: the table shows what decided this message.
+  const applied = evaluated.filter((r) => r.outcome !== "skipped");
+  const skipped = evaluated.filter((r) => r.outcome === "skipped");
   const bundle = decision.bundle || {};
   return h("section", { "aria-labelledby": "decision-title", id: "decision" },
     h("h2", { id: "decision-title", text: allowed ? "Why was this sent?" : "Why was this refused?" }),
@@ -75,25 +77,29 @@ export function decisionSection(decision, policyInput, direction) {
           badge(n.reason, n.action === "warn" ? "warn" : ""), h("span", { text: ` ${n.message || ""}` }))))]
       : null,
     h("h3", { text: "Rules evaluated" }),
-    evaluated.length
+    applied.length
       ? dataTable([
-        { label: "Policy", cell: (r) => r.policy },
-        { label: "Rule", cell: (r) => r.rule },
+        { label: "Rule", cell: (r) => `${r.policy} / ${r.rule}` },
         { label: "Outcome", cell: (r) => ruleOutcome(r, decision).badge },
         {
           label: "Reason",
           cell: (r) => {
             const out = ruleOutcome(r, decision);
-            return out.reason ? [h("span", { class: "code", text: out.reason }), out.message ? h("div", { class: "muted", text: out.message }) : null] : "—";
+            return out.reason ? [h("span", { class: "code", text: out.reason }), out.message ? h("div", { class: "muted", text: out.message }) : null] : "";
           },
         },
-      ], evaluated, "Every rule the policy engine evaluated")
+      ], applied, "Every rule that applied to this message, in evaluation order", { compact: true })
       : h("p", { class: "muted", text: "The stored decision lists no rules." }),
+    skipped.length
+      ? h("details", null,
+        h("summary", { text: `${skipped.length} ${skipped.length === 1 ? "rule did" : "rules did"} not apply to this message` }),
+        h("ul", { class: "skipped-rules" }, skipped.map((r) => h("li", { text: `${r.policy} / ${r.rule}` }))))
+      : null,
     h("h3", { text: "Policy bundle" }),
     facts([
       ["Name", bundle.name || "—"],
       ["Version", bundle.version || "—"],
-      ["Digest", h("span", { class: "code", text: bundle.digest || "—" })],
+      ["Digest", h("span", { class: "code id", text: bundle.digest || "—" })],
     ]),
     policyInput
       ? h("details", null, h("summary", { text: "Policy input (what the rules saw)" }), json(policyInput))
@@ -109,7 +115,7 @@ export async function messagePage(ctx) {
       message.contactId ? h("a", { class: "button", href: `#/dm/${seg(message.contactId)}`, text: "Conversation" }) : null),
     h("section", { class: "panel", "aria-label": "Summary" },
       facts([
-        ["Message id", h("span", { class: "code", text: message.messageId })],
+        ["Message id", h("span", { class: "code id", text: message.messageId })],
         ["Status", statusBadge(message.status)],
         ["Decision", inbound ? null : decisionBadge(message.decision)],
         ["Channel", channelName(message.channel)],
