@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from gateway.inbound.parse import InboundMessage
 
@@ -48,6 +48,31 @@ class KeywordConfig:
            start_opts_in: bool = False) -> KeywordConfig:
         stops, starts = frozenset(normalise(w) for w in stop), frozenset(normalise(w) for w in start)
         return cls(stops, starts, start_opts_in)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> KeywordConfig:
+        """The keywords a policy bundle's ``params.inbound`` sets (a reviewed change), else the defaults.
+
+        ``inbound: {stopKeywords: [...], startKeywords: [...], startOptsIn: false}``; a list given
+        replaces the default list. Anything malformed raises ValueError, so a bad bundle stops start-up.
+        """
+        section = params.get("inbound", {})
+        if not isinstance(section, Mapping):
+            raise ValueError("params.inbound must be a mapping")
+
+        def words(name: str, default: frozenset[str]) -> Iterable[str]:
+            value = section.get(name)
+            if value is None:
+                return default
+            if not isinstance(value, list) or not all(isinstance(w, str) and w.strip() for w in value):
+                raise ValueError(f"params.inbound.{name} must be a list of non-empty strings")
+            return value
+
+        opts_in = section.get("startOptsIn", False)
+        if not isinstance(opts_in, bool):
+            raise ValueError("params.inbound.startOptsIn must be true or false")
+        return cls.of(words("stopKeywords", DEFAULT_STOP), words("startKeywords", DEFAULT_START),
+                      start_opts_in=opts_in)
 
 
 @dataclass(frozen=True)

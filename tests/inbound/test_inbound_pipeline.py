@@ -422,3 +422,25 @@ def test_changes_skipped_on_purpose_are_counted_and_logged(
     assert (result.ignored, result.deadLettered, result.messages) == (1, 0, 0)
     [record] = [r for r in caplog.records if r.getMessage() == "inbound changes ignored"]
     assert "message_template_status_update" in str(record.ignored)  # type: ignore[attr-defined]
+
+
+def test_keywords_come_from_the_bundle_params(
+    make_service: Callable[..., InboundService], contacts: FakeContacts
+) -> None:
+    assert KeywordConfig.from_params({}) == KeywordConfig()  # no section: the usual words
+    config = KeywordConfig.from_params(
+        {"inbound": {"stopKeywords": ["Abmelden", "STOP"], "startOptsIn": True}}
+    )
+    assert config.stop == frozenset({"abmelden", "stop"}) and config.start_opts_in is True
+    service = make_service(keywords=config)
+    contact = contacts.create({"name": "Jonas", "phone": "+4915112345678", "optInWhatsApp": True},
+                              actor="op", source="ui")
+    service.handle_sns_event(text_event("wamid.de", " abmelden! ", wa_id="4915112345678"))
+    assert contacts.get(contact["contactId"])["optInWhatsApp"] is False
+    bad_params: list[dict[str, Any]] = [
+        {"inbound": []}, {"inbound": {"stopKeywords": "stop"}}, {"inbound": {"startOptsIn": "yes"}},
+        {"inbound": {"startKeywords": [""]}},
+    ]
+    for bad in bad_params:
+        with pytest.raises(ValueError):
+            KeywordConfig.from_params(bad)
