@@ -80,3 +80,14 @@ def dlq_replay_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]
         return out
     finally:
         correlation_id.reset(token)
+
+
+def send_recovery_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """On a schedule (e.g. every 5 minutes): messages stuck in ``sending`` become ``unknown``, with an
+    alert; they are never resent automatically."""
+    token = _with_request_id(context)
+    try:
+        report = container().recovery.run()
+        return {"markedUnknown": list(report.marked_unknown)}
+    finally:
+        correlation_id.reset(token)

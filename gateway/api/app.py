@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -31,6 +32,14 @@ if TYPE_CHECKING:
     from gateway.bootstrap import Container
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def _request_id(offered: str | None) -> str:
+    """The caller's X-Request-Id when it is a plain token, else a fresh one (never echo arbitrary text)."""
+    if offered and _SAFE_ID.match(offered):
+        return offered
+    return uuid.uuid4().hex
 
 
 def create_app(container: Container) -> FastAPI:
@@ -44,13 +53,15 @@ def create_app(container: Container) -> FastAPI:
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        token = correlation_id.set(rid[:64])
+        rid = _request_id(request.headers.get("x-request-id"))
+        # Kept on the request too: the handler of unexpected errors runs after this context is reset.
+        request.state.request_id = rid
+        token = correlation_id.set(rid)
         try:
             response = await call_next(request)
         finally:
             correlation_id.reset(token)
-        response.headers["X-Request-Id"] = rid[:64]
+        response.headers["X-Request-Id"] = rid
         return response
 
     app.include_router(health.router)

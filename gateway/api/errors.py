@@ -70,7 +70,7 @@ def install_error_handlers(app: FastAPI, on_unhandled: Any = None) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-        rid = correlation_id.get()
+        rid = correlation_id.get() or str(getattr(request.state, "request_id", "")) or "unknown"
         log.critical(
             "unhandled error", exc_info=exc,
             extra={"requestId": rid, "path": request.url.path, "method": request.method},
@@ -80,4 +80,5 @@ def install_error_handlers(app: FastAPI, on_unhandled: Any = None) -> None:
         return JSONResponse(
             error_body("INTERNAL", f"an internal error occurred; quote request id {rid} when reporting it"),
             status_code=500,
+            headers={"X-Request-Id": rid},
         )

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from gateway.api.app import create_app
 from gateway.api.errors import install_error_handlers
+from gateway.bootstrap import build_in_memory
+from gateway.config import load_settings
 from gateway.errors import TooManyRequests, Unauthenticated
 
 
@@ -64,3 +72,32 @@ def test_unexpected_error_is_a_500_with_request_id_and_an_alert() -> None:
     assert r.json()["error"]["code"] == "INTERNAL"
     assert len(seen) == 1 and isinstance(seen[0][0], RuntimeError)
     assert "kaboom" not in r.json()["error"]["message"]
+
+
+def test_a_500_through_the_app_keeps_its_request_id_in_log_body_header_and_alert(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    container = build_in_memory(load_settings("embedded", {}, WECARE_DATA_DIR=tmp_path))
+    alerts: list[str] = []
+    container.alerts = SimpleNamespace(publish=lambda severity, subject, message: alerts.append(message))
+    container.health = _explode  # type: ignore[method-assign]
+    client = TestClient(create_app(container), raise_server_exceptions=False)
+    with caplog.at_level(logging.CRITICAL, logger="wecare.api"):
+        reply = client.get("/healthz", headers={"X-Request-Id": "req-abc.123"})
+    assert reply.status_code == 500
+    assert reply.headers["x-request-id"] == "req-abc.123"
+    assert "req-abc.123" in reply.json()["error"]["message"]
+    assert any(getattr(r, "requestId", None) == "req-abc.123" for r in caplog.records)
+    assert alerts and "req-abc.123" in alerts[0]
+
+
+def test_an_unsafe_request_id_is_replaced_not_echoed(tmp_path: Path) -> None:
+    container = build_in_memory(load_settings("embedded", {}, WECARE_DATA_DIR=tmp_path))
+    client = TestClient(create_app(container))
+    reply = client.get("/healthz", headers={"X-Request-Id": "<script>alert(1)</script>"})
+    assert reply.status_code == 200
+    assert "<" not in reply.headers["x-request-id"] and len(reply.headers["x-request-id"]) == 32
+
+
+def _explode() -> dict[str, object]:
+    raise RuntimeError("health check exploded")

@@ -84,3 +84,16 @@ def test_http_handler_serves_health_through_mangum(deployed: boto3.session.Sessi
               "requestContext": {**event["requestContext"],
                                  "http": {**event["requestContext"]["http"], "path": "/api/contacts"}}}
     assert lambdas.http_handler(unauth, CONTEXT)["statusCode"] == 401
+
+
+def test_send_recovery_handler_marks_stale_sends_unknown(deployed: boto3.session.Session) -> None:
+    client = deployed.client("dynamodb")
+    client.put_item(TableName=PREFIX + "Messages", Item={
+        "messageId": {"S": "msg_stuck"}, "kind": {"S": "message"}, "contactId": {"S": "ct_1"},
+        "channel": {"S": "sms"}, "direction": {"S": "outbound"}, "status": {"S": "sending"},
+        "timestamp": {"N": "1000"}, "expiresAt": {"N": "99999999999"},
+    })
+    result = lambdas.send_recovery_handler({}, CONTEXT)
+    assert result["markedUnknown"] == ["msg_stuck"]
+    item = client.get_item(TableName=PREFIX + "Messages", Key={"messageId": {"S": "msg_stuck"}})["Item"]
+    assert item["status"]["S"] == "unknown"
