@@ -11,6 +11,11 @@ from typing import Any, TextIO
 
 Labels = tuple[tuple[str, str], ...]
 
+# Latency buckets (seconds): fine below 10 ms where the gateway lives, coarse up to provider timeouts.
+BUCKETS: tuple[float, ...] = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+
 
 def _labels(labels: Mapping[str, str] | None) -> Labels:
     return tuple(sorted((labels or {}).items()))
@@ -30,8 +35,9 @@ class Metrics:
     def __init__(self, namespace: str = "WecareGateway", emf_stream: TextIO | None = None) -> None:
         self._lock = threading.Lock()
         self._counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
+        # per series: [count, sum, bucket counts (non-cumulative)...]
         self._sums: dict[str, dict[Labels, list[float]]] = defaultdict(
-            lambda: defaultdict(lambda: [0.0, 0.0])
+            lambda: defaultdict(lambda: [0.0] * (2 + len(BUCKETS)))
         )
         self._namespace = namespace
         self._emf = emf_stream
@@ -44,10 +50,13 @@ class Metrics:
 
     def observe(self, name: str, seconds: float, labels: Mapping[str, str] | None = None) -> None:
         key = _labels(labels)
+        slot = next((i for i, bound in enumerate(BUCKETS) if seconds <= bound), None)
         with self._lock:
             total = self._sums[name][key]
             total[0] += 1
             total[1] += seconds
+            if slot is not None:
+                total[2 + slot] += 1
         self._emit(name, key, seconds * 1000.0, "Milliseconds")
 
     def counter(self, name: str, labels: Mapping[str, str] | None = None) -> float:
@@ -78,8 +87,15 @@ class Metrics:
                 lines.append(f"# TYPE wecare_{name} counter")
                 lines.extend(f"wecare_{name}{_fmt(lbl)} {val:g}" for lbl, val in sorted(series.items()))
             for name, sums in sorted(self._sums.items()):
-                lines.append(f"# TYPE wecare_{name}_seconds summary")
-                for lbl, (count, total) in sorted(sums.items()):
+                lines.append(f"# TYPE wecare_{name}_seconds histogram")
+                for lbl, values in sorted(sums.items()):
+                    count, total, slots = values[0], values[1], values[2:]
+                    cumulative = 0.0
+                    for bound, hits in zip(BUCKETS, slots, strict=True):
+                        cumulative += hits
+                        le = (*lbl, ("le", f"{bound:g}"))
+                        lines.append(f"wecare_{name}_seconds_bucket{_fmt(le)} {cumulative:g}")
+                    lines.append(f"wecare_{name}_seconds_bucket{_fmt((*lbl, ('le', '+Inf')))} {count:g}")
                     lines.append(f"wecare_{name}_seconds_count{_fmt(lbl)} {count:g}")
                     lines.append(f"wecare_{name}_seconds_sum{_fmt(lbl)} {total:.6f}")
         return "\n".join(lines) + "\n"

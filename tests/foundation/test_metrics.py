@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import io
+import json
+
+from gateway.metrics import Metrics
+
+
+def test_prometheus_text_has_counters_and_cumulative_latency_buckets() -> None:
+    metrics = Metrics()
+    metrics.inc("messages_sent_total", {"channel": "sms"})
+    metrics.inc("messages_sent_total", {"channel": "sms"})
+    for seconds in (0.0004, 0.003, 0.003, 20.0):
+        metrics.observe("gateway_send", seconds, {"channel": "sms"})
+    text = metrics.render_prometheus()
+    assert 'wecare_messages_sent_total{channel="sms"} 2' in text
+    assert "# TYPE wecare_gateway_send_seconds histogram" in text
+    assert 'wecare_gateway_send_seconds_bucket{channel="sms",le="0.0005"} 1' in text
+    assert 'wecare_gateway_send_seconds_bucket{channel="sms",le="0.005"} 3' in text
+    assert 'wecare_gateway_send_seconds_bucket{channel="sms",le="10"} 3' in text
+    assert 'wecare_gateway_send_seconds_bucket{channel="sms",le="+Inf"} 4' in text
+    assert 'wecare_gateway_send_seconds_count{channel="sms"} 4' in text
+
+
+def test_embedded_metric_format_lines_for_cloudwatch() -> None:
+    stream = io.StringIO()
+    labels = {"channel": "whatsapp", "reason": "OPT_IN_REQUIRED"}
+    Metrics(emf_stream=stream).inc("messages_rejected_total", labels)
+    doc = json.loads(stream.getvalue())
+    directive = doc["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Metrics"] == [{"Name": "messages_rejected_total", "Unit": "Count"}]
+    assert sorted(directive["Dimensions"][0]) == ["channel", "reason"]
+    assert doc["messages_rejected_total"] == 1 and doc["reason"] == "OPT_IN_REQUIRED"
+
+
+def test_label_values_are_escaped() -> None:
+    metrics = Metrics()
+    metrics.inc("x_total", {"reason": 'a"b\\c'})
+    assert 'wecare_x_total{reason="a\\"b\\\\c"} 1' in metrics.render_prometheus()
