@@ -150,6 +150,11 @@ def test_navigation_loads_pages_without_a_reload(desktop: Page, server: Server) 
     expect(page.locator("[data-page-title]")).to_have_text("Dead letters")
     assert page.evaluate("window.__marker") == "still here"
 
+    go(page, "#/contacts/ct_does_not_exist", "Not found")
+    expect(page.get_by_role("alert")).to_contain_text("NOT_FOUND")
+    go(page, "#/nowhere", "Page not found")
+    assert page.evaluate("window.__marker") == "still here"
+
 
 def test_keyboard_reaches_the_menu_and_focus_is_visible(desktop: Page, server: Server) -> None:
     page = desktop
@@ -305,6 +310,43 @@ def test_whatsapp_text_is_refused_and_a_template_is_sent_with_its_decision(
     expect(decision.get_by_role("heading", name="Why was this refused?")).to_be_visible()
     expect(decision.locator("tr", has_text="template-outside-window")).to_contain_text("deny")
     expect(decision).to_contain_text("TEMPLATE_REQUIRED")
+
+
+def test_email_and_sms_are_composed_and_html_is_shown_as_source(desktop: Page, server: Server) -> None:
+    contact = create_contact(server, server.token(), name="Mail And Text", phone=unique_phone(),
+                             email=f"mail.{uuid.uuid4().hex[:8]}@example.com", optInEmail=True, optInSms=True)
+    page = desktop
+    bodies: list[Any] = []
+    page.on("request", lambda r: bodies.append(r.post_data_json) if r.method == "POST"
+            and r.url.endswith("/api/messages") else None)
+    sign_in(page, server.email, server.password)
+    go(page, f"#/dm/{contact['contactId']}", "Mail And Text")
+
+    page.get_by_role("radio", name="Email").check()
+    expect(page.get_by_label("Message", exact=True)).to_be_hidden()
+    html = '<p>Your <b>invoice</b> is ready</p><img src=x onerror="window.__xss = 1">'
+    page.get_by_label("Subject").fill("Invoice 42")
+    page.get_by_label("Text body").fill("Your invoice is ready.")
+    page.get_by_label("HTML body (optional)").fill(html)
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#send-outcome")).to_contain_text("Sent")
+    assert bodies[-1] == {"contactId": contact["contactId"], "channel": "email",
+                          "email": {"subject": "Invoice 42", "text": "Your invoice is ready.", "html": html}}
+
+    page.get_by_role("radio", name="SMS").check()
+    page.get_by_label("Message", exact=True).fill("Your invoice is ready.")
+    expect(page.locator(".counter")).to_have_text("22 / 1600 characters")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#send-outcome")).to_contain_text("Sent")
+    assert bodies[-1] == {"contactId": contact["contactId"], "channel": "sms",
+                          "text": {"body": "Your invoice is ready."}}
+
+    page.locator(".conversation > li", has_text="Subject: Invoice 42").get_by_role(
+        "link", name="Details and decision").click()
+    expect(page.get_by_role("heading", name="HTML body (source, not rendered)")).to_be_visible()
+    expect(page.locator("main pre").filter(has_text="<b>invoice</b>").first).to_have_text(html)
+    assert page.locator("main b, main img").count() == 0
+    assert page.evaluate("typeof window.__xss") == "undefined"
 
 
 def test_contact_details_show_when_the_whatsapp_window_expires(

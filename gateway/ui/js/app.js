@@ -70,7 +70,9 @@ async function loadMe(main) {
   } catch (err) {
     if (err && err.status === 401) return false; // the unauthorized handler took us to sign-in
     const retry = h("button", { type: "button", text: "Try again", on: { click: () => render() } });
-    replace(main, pageHead("WECARE.DIGITAL"), errorNotice(err, "Could not load your account"), retry);
+    const leave = h("button", { type: "button", text: "Sign out", on: { click: signOut } });
+    replace(main, pageHead("WECARE.DIGITAL"), errorNotice(err, "Could not load your account"),
+      h("div", { class: "actions" }, retry, leave));
     return false;
   }
 }
@@ -131,7 +133,8 @@ async function render() {
     focusHeading(main);
   } catch (err) {
     if (isAbort(err) || controller.signal.aborted || (err && err.status === 401)) return;
-    replace(main, pageHead("Something went wrong"), errorNotice(err),
+    const title = err && err.status === 404 ? "Not found" : err && err.status === 403 ? "Not allowed" : "Something went wrong";
+    replace(main, pageHead(title), errorNotice(err),
       h("button", { type: "button", text: "Try again", on: { click: () => render() } }));
     focusHeading(main);
   }
@@ -174,6 +177,13 @@ function setMenu(open) {
   toggle.textContent = open ? "Close" : "Menu";
 }
 
+function signOut() {
+  clearSession();
+  session.flash = "You have signed out.";
+  session.returnTo = "";
+  navigate("/signin");
+}
+
 function start() {
   setUnauthorizedHandler((err) => {
     if (!session.token && !session.me) return;
@@ -203,12 +213,7 @@ function start() {
     event.preventDefault(); // "#main" would replace the route in the address
     document.getElementById("main").focus();
   });
-  document.getElementById("sign-out").addEventListener("click", () => {
-    clearSession();
-    session.flash = "You have signed out.";
-    session.returnTo = "";
-    navigate("/signin");
-  });
+  document.getElementById("sign-out").addEventListener("click", signOut);
   window.addEventListener("hashchange", render);
   render();
 }

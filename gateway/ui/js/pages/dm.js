@@ -238,8 +238,10 @@ function contactStrip(contact) {
       badge(contact.optInWhatsApp ? "WhatsApp opt-in" : "no WhatsApp opt-in", contact.optInWhatsApp ? "ok" : ""),
       badge(contact.optInSms ? "SMS opt-in" : "no SMS opt-in", contact.optInSms ? "ok" : ""),
       badge(contact.optInEmail ? "Email opt-in" : "no Email opt-in", contact.optInEmail ? "ok" : "")),
-    h("p", { class: "window", id: "window-state", dataset: { open: String(win.open) } },
-      h("span", { class: "muted", text: "WhatsApp window:" }), h("span", { text: win.text })));
+    contact.phone
+      ? h("p", { class: "window", id: "window-state", dataset: { open: String(win.open) } },
+        h("span", { class: "muted", text: "WhatsApp window:" }), h("span", { text: win.text }))
+      : h("p", { class: "muted", text: "No phone number: WhatsApp and SMS cannot reach this contact." }));
 }
 
 export async function dmConversationPage(ctx) {
