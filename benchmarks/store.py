@@ -220,7 +220,7 @@ def main() -> None:
     print("raw sqlite3: puts into a table with only a primary key (Messages has three indexes as well); "
           "queries read Messages-like rows")
     print(f"single puts: p99 {ours['put_p99_ms']:.3f} ms, p99.9 {ours['put_p999_ms']:.3f} ms, max "
-          f"{ours['put_max_ms']:.1f} ms (the max is the put that ran a WAL checkpoint)")
+          f"{ours['put_max_ms']:.1f} ms (the slowest ran a WAL checkpoint or lost the CPU)")
     extra = {
         "put_eq_per_s": round(ours["put_eq_per_s"]),
         "put_p99_ms": round(ours["put_p99_ms"], 3),
