@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from tests.ui.conftest import Server, create_contact, sign_in
+from tests.ui.harness import Server, create_contact, sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -81,8 +81,8 @@ async function render() {
   const main = document.getElementById("main");
   const where = parseHash();
   if (!where) {
-    // "#main" from the skip link, or nothing at all: keep the page, or go home.
-    if (!location.hash || location.hash === "#") location.replace(`#${session.token ? HOME : "/signin"}`);
+    // "#main" from the skip link keeps the page on screen; an address with no route at all goes home.
+    if (firstPage || !location.hash || location.hash === "#") location.replace(`#${session.token ? HOME : "/signin"}`);
     return;
   }
   if (where.path === "/") {
