@@ -62,6 +62,9 @@ def create_app(container: Container) -> FastAPI:
         finally:
             correlation_id.reset(token)
         response.headers["X-Request-Id"] = rid
+        if not request.url.path.startswith(("/api/", "/webhooks/")):
+            # UI files: revalidate each time, so an upgrade never mixes old and new scripts.
+            response.headers.setdefault("Cache-Control", "no-cache")
         return response
 
     app.include_router(health.router)

@@ -101,3 +101,10 @@ def test_an_unsafe_request_id_is_replaced_not_echoed(tmp_path: Path) -> None:
 
 def _explode() -> dict[str, object]:
     raise RuntimeError("health check exploded")
+
+
+def test_ui_files_are_revalidated_and_served_at_the_root(tmp_path: Path) -> None:
+    container = build_in_memory(load_settings("embedded", {}, WECARE_DATA_DIR=tmp_path))
+    reply = TestClient(create_app(container)).get("/")
+    assert reply.status_code == 200 and "WECARE.DIGITAL" in reply.text
+    assert reply.headers["cache-control"] == "no-cache"
