@@ -14,11 +14,9 @@ import pytest
 
 import gateway.cli.inbound as cli
 from gateway.audit import AuditLog
-from gateway.bootstrap import build_embedded
 from gateway.cli.inbound import ingest_files
 from gateway.cli.main import main
 from gateway.clock import FakeClock
-from gateway.config import Settings
 from gateway.contacts import ContactService
 from gateway.dlq import DlqService
 from gateway.inbound.service import InboundService, inbound_message_id
@@ -176,33 +174,25 @@ def test_cli_ingest_files(embedded: Embedded, tmp_path: Path) -> None:
     assert report["total"]["duplicates"] == 2 and report["total"]["messages"] == 0
 
 
-def test_wecare_inbound_ingest_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-
-    seen: list[Path] = []
-
-    def build(settings: Settings) -> Any:
-        seen.append(settings.WECARE_DATA_DIR)
-        container = build_embedded(settings)
-        audit = AuditLog(container.tables, container.clock)
-        dlq = DlqService(container.tables, container.queues, container.clock)
-        container.extras["inbound"] = InboundService(
-            container.tables, container.clock, ContactService(container.tables, container.clock, audit), dlq
-        )
-        return container
-
-    monkeypatch.setattr(cli, "build_embedded", build)
+def test_wecare_inbound_ingest_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The command on the product as composed (no stand-ins), honouring --data-dir."""
     data_dir = tmp_path / "data"
     files = [
         str(FIXTURES / "eum-inbound-text.sns-lambda.json"),
         str(FIXTURES / "eum-status-read.sns-lambda.json"),
     ]
     assert main(["inbound", "ingest", *files, "--data-dir", str(data_dir)]) == 0
-    assert "1 stored" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "eum-inbound-text.sns-lambda.json: 1 stored" in out
+    assert "eum-status-read.sns-lambda.json: 0 stored, 0 duplicate, 0 status, 1 pending status" in out
     assert main(["inbound", "ingest", files[0], "--data-dir", str(data_dir)]) == 0
     assert "0 stored, 1 duplicate" in capsys.readouterr().out
-    assert seen == [data_dir, data_dir]
+    tables = SqliteTables(data_dir / "wecare.db", FakeClock())
+    try:
+        [message] = tables["Messages"].scan(filter=eq("direction", "inbound")).items
+        assert message["from"] == "+447812345678"
+    finally:
+        tables.close()
 
 
 def test_ingest_command_without_a_wired_service_says_so(
