@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import queue
 import sys
 import tempfile
@@ -101,15 +102,17 @@ def throughput(events: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp))
         worker = store.worker()
+        cpu_started = time.process_time()
         started = time.perf_counter()
         for event in batch:
             worker.handle_sns_event(event)
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         stored = sum(store.stored_wamids(events).values())
         dead = store.dead_letters()
         store.close()
     return {"events": events, "seconds": elapsed, "events_per_s": events / elapsed, "stored": stored,
-            "dead_lettered": dead}
+            "dead_lettered": dead, "cpu_us_per_event": cpu / events * 1e6}
 
 
 def race(events: int, workers: int = 4) -> dict[str, Any]:
@@ -159,10 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Per-event log lines would measure the terminal, not the pipeline; failures show in the counts.
     logging.disable(logging.ERROR)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f} at start")
     one = throughput(args.events)
     print(f"single worker, embedded store: {one['events']} text events in {one['seconds']:.2f} s "
           f"= {one['events_per_s']:.0f} events/s (target >= 2000); stored {one['stored']}, "
           f"dead-lettered {one['dead_lettered']}")
+    # Wall-clock throughput falls with machine load; the CPU an event costs does not.
+    print(f"  CPU per event {one['cpu_us_per_event']:.0f} us (a ceiling of "
+          f"{1e6 / one['cpu_us_per_event']:.0f}/s for one worker on an otherwise idle core)")
     four = race(args.race_events)
     print(f"{four['workers']} workers, the same {four['events']} events twice "
           f"({four['deliveries']} deliveries) in {four['seconds']:.2f} s = "
