@@ -140,6 +140,7 @@ def wire_services(
     secrets: Secrets | None = None,
     drivers: Mapping[Channel, ChannelDriver] | None = None,
     social_client: Any = None,
+    s3_client: Any = None,
     identity_fetch: Any = None,
 ) -> None:
     """Construct the services over the container's ports (the same code for every runtime).
@@ -153,6 +154,7 @@ def wire_services(
     from gateway.decisions import DecisionService
     from gateway.dlq import DlqService
     from gateway.gateway import gateway_from_bundle
+    from gateway.inbound.keywords import KeywordConfig
     from gateway.inbound.meta_signature import MetaWebhookVerifier
     from gateway.inbound.service import InboundService
     from gateway.inbound.sns_signature import SnsSignatureVerifier
@@ -178,9 +180,10 @@ def wire_services(
         from gateway.inbound.media import MediaDownloader
 
         media = MediaDownloader(social_client, c.tables, c.clock, bucket=s.MEDIA_BUCKET,
-                                prefix=s.MEDIA_INBOUND_PREFIX)
+                                prefix=s.MEDIA_INBOUND_PREFIX, s3=s3_client)
     c.inbound = InboundService(
         c.tables, c.clock, c.contacts, c.dlq, media=media,
+        keywords=KeywordConfig.from_params(bundle.params),
         sns=SnsSignatureVerifier(s.SNS_TOPIC_ARN), meta=meta, metrics=c.metrics,
     )
     outbox = Outbox()
@@ -264,6 +267,6 @@ def build_lambda(
     wire_services(
         container, secrets=secrets, drivers=drivers,
         social_client=session.client("socialmessaging", config=botocore_config()),
-        identity_fetch=identity_fetch,
+        s3_client=session.client("s3"), identity_fetch=identity_fetch,
     )
     return container

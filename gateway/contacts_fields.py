@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 import phonenumbers
@@ -50,6 +51,13 @@ def parse_phone(raw: object, default_region: str | None = None) -> Phone:
     """
     if not isinstance(raw, str) or not raw.strip():
         raise _invalid("phone", "phone must be a non-empty string")
+    return _parse_phone_text(raw, default_region)
+
+
+@lru_cache(maxsize=4096)
+def _parse_phone_text(raw: str, default_region: str | None) -> Phone:
+    # Cached: the inbound pipeline parses a sender's number on every message (lookup, then create),
+    # and phonenumbers costs tens of microseconds a call. Errors are raised, never cached.
     text = _TRUNK_IN_BRACKETS.sub("", raw.strip())
     if len(text) > 40 or re.search(r"[A-Za-z]", text):
         raise _invalid("phone", "phone must be a telephone number, e.g. +447812345678")
