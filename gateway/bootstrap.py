@@ -160,6 +160,7 @@ def wire_services(
     from gateway.inbound.sns_signature import SnsSignatureVerifier
     from gateway.messages import MessageQueryService
     from gateway.outbound import Outbox
+    from gateway.outbound_dlq import replay_outbound
     from gateway.policy import PolicyEngine, load_bundle
     from gateway.recovery import SendRecovery
 
@@ -201,6 +202,8 @@ def wire_services(
         on_whatsapp_message_id=c.inbound.apply_pending_statuses,
     )
     c.recovery = SendRecovery(c.tables, c.clock, c.alerts, c.metrics)
+    gateway = c.gateway
+    c.dlq.register("outbound-dlq", lambda payload: replay_outbound(gateway, payload) and None)
 
 
 def first_start(container: Container) -> list[str]:

@@ -291,8 +291,8 @@ def test_replaying_a_queue_nothing_consumes_yet_says_so(
     operator = product.login("op@wecare.digital", "Operator")
     reply = product.client.post("/api/dlq/replay", headers=operator, json={"queue": "bulk-dlq"})
     assert reply.status_code == 422 and reply.json()["error"]["code"] == "NO_REPLAY_HANDLER"
-    assert product.wecare("dlq", "replay", "--queue", "outbound-dlq") == 1
-    assert "no replay handler is registered for outbound-dlq" in capsys.readouterr().err
+    assert product.wecare("dlq", "replay", "--queue", "bulk-dlq") == 1
+    assert "no replay handler is registered for bulk-dlq" in capsys.readouterr().err
 
 
 def operator_id(client: TestClient, headers: dict[str, str]) -> str:
