@@ -10,6 +10,7 @@ is refused with :class:`CelSyntaxError` naming the place, so it can never be eva
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from celpy.celparser import CELParseError, CELParser
@@ -100,31 +101,29 @@ class _Converter:
     _MULTIPLICATIONS = {"multiplication_mul": n.MUL, "multiplication_div": n.DIV, "multiplication_mod": n.MOD}
 
     def relation(self, tree: LTree) -> n.Node:
-        kids = tree.children
-        if len(kids) == 1:
-            return self.addition(kids[0])
-        op_tree, right = kids
-        line, col = _pos(tree)
-        left = self.relation(op_tree.children[0])
-        return n.Call(line, col, self._RELATIONS[op_tree.data], (left, self.addition(right)))
+        return self._left_assoc(tree, self.relation, self.addition, self._RELATIONS)
 
     def addition(self, tree: LTree) -> n.Node:
-        kids = tree.children
-        if len(kids) == 1:
-            return self.multiplication(kids[0])
-        op_tree, right = kids
-        line, col = _pos(tree)
-        left = self.addition(op_tree.children[0])
-        return n.Call(line, col, self._ADDITIONS[op_tree.data], (left, self.multiplication(right)))
+        return self._left_assoc(tree, self.addition, self.multiplication, self._ADDITIONS)
 
     def multiplication(self, tree: LTree) -> n.Node:
+        return self._left_assoc(tree, self.multiplication, self.unary, self._MULTIPLICATIONS)
+
+    @staticmethod
+    def _left_assoc(
+        tree: LTree,
+        same: Callable[[LTree], n.Node],
+        tighter: Callable[[LTree], n.Node],
+        operators: Mapping[str, str],
+    ) -> n.Node:
+        """One left-associative binary level of the grammar: ``same op tighter`` or just ``tighter``."""
         kids = tree.children
         if len(kids) == 1:
-            return self.unary(kids[0])
+            return tighter(kids[0])
         op_tree, right = kids
         line, col = _pos(tree)
-        left = self.multiplication(op_tree.children[0])
-        return n.Call(line, col, self._MULTIPLICATIONS[op_tree.data], (left, self.unary(right)))
+        left = same(op_tree.children[0])
+        return n.Call(line, col, operators[op_tree.data], (left, tighter(right)))
 
     def unary(self, tree: LTree) -> n.Node:
         kids = tree.children
