@@ -203,7 +203,11 @@ def wire_services(
     )
     c.recovery = SendRecovery(c.tables, c.clock, c.alerts, c.metrics)
     gateway = c.gateway
-    c.dlq.register("outbound-dlq", lambda payload: replay_outbound(gateway, payload) and None)
+
+    def replay_outbound_letter(payload: str) -> None:
+        replay_outbound(gateway, payload)
+
+    c.dlq.register("outbound-dlq", replay_outbound_letter)
 
 
 def first_start(container: Container) -> list[str]:
