@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import SecretStr
+
 from gateway.alerts import Alerts, LocalAlerts
 from gateway.clock import Clock, SystemClock
 from gateway.config import ConfigError, SendMode, Settings
@@ -51,6 +53,7 @@ class Container:
     inbound: Any = None
     gateway: Any = None
     recovery: Any = None
+    metrics_token: SecretStr | None = None  # GET /metrics needs it as a bearer token when set
 
     def health(self) -> dict[str, object]:
         return {
@@ -166,6 +169,7 @@ def wire_services(
 
     c, s = container, container.settings
     secrets = secrets or Secrets()
+    c.metrics_token = secrets.metrics_token
     bundle = load_bundle(default_policy_dir(s))
     c.policy = PolicyEngine(bundle)
     c.bundle = bundle

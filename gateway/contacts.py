@@ -137,7 +137,7 @@ class ContactService:
         try:
             page = self._table.scan(filter=condition, limit=_clamp(limit), cursor=cursor)
         except InvalidCursor as exc:
-            raise InvalidInput(str(exc), details={"field": "cursor"}) from None
+            raise InvalidInput(str(exc), code="INVALID_CURSOR", details={"field": "cursor"}) from None
         return ContactPage(page.items, page.cursor)
 
     def present(self, contact: Mapping[str, Any], *, history: bool = True) -> dict[str, Any]:

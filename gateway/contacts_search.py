@@ -38,7 +38,6 @@ from typing import Any
 
 from gateway import contacts_fields as fields
 from gateway.errors import InvalidInput
-from gateway.store import cursor as cursors
 from gateway.store.conditions import SortKey
 from gateway.store.port import InvalidCursor, Item, Table
 
@@ -220,16 +219,17 @@ def plan(query: str) -> Plan:
     return Plan(tuple(phases), scope)
 
 
-def _resume(query_plan: Plan, cursor: str | None) -> tuple[int, str | None]:
+def _resume(table: Table, query_plan: Plan, cursor: str | None) -> tuple[int, str | None]:
     if not cursor:
         return 0, None
     try:
-        state = cursors.decode(cursor, query_plan.scope)
+        state = table.cursors.decode(cursor, query_plan.scope)
     except InvalidCursor as exc:
-        raise InvalidInput(str(exc), details={"field": "cursor"}) from None
+        raise InvalidInput(str(exc), code="INVALID_CURSOR", details={"field": "cursor"}) from None
     phase_no, key = state.get("p"), state.get("a")
     if not (isinstance(phase_no, int) and 0 <= phase_no < len(query_plan.phases) and isinstance(key, str)):
-        raise InvalidInput("the cursor is not one this API issued", details={"field": "cursor"})
+        raise InvalidInput("the cursor is not one this API issued", code="INVALID_CURSOR",
+                           details={"field": "cursor"})
     return phase_no, key
 
 
@@ -245,7 +245,7 @@ def search(
 
     ``load(contactId)`` returns the active contact or None (deleted, missing).
     """
-    start, after = _resume(query_plan, cursor)
+    start, after = _resume(table, query_plan, cursor)
     results: list[Item] = []
     batch = min(max(limit * 2, 20), 200)
     for index in range(start, len(query_plan.phases)):
@@ -271,7 +271,9 @@ def search(
                 if len(results) >= limit:
                     more = (position < len(page.items) - 1 or page.cursor is not None
                             or index < len(query_plan.phases) - 1)
-                    return results, cursors.encode({"p": index, "a": key}, query_plan.scope) if more else None
+                    if not more:
+                        return results, None
+                    return results, table.cursors.encode({"p": index, "a": key}, query_plan.scope)
             if page.cursor is None:
                 break
             store_cursor = page.cursor

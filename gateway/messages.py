@@ -7,8 +7,6 @@ a cursor stays valid while new messages arrive and ties on equal timestamps are 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import heapq
 import json
@@ -18,7 +16,7 @@ from typing import Any
 
 from gateway.errors import InvalidInput, NotFound
 from gateway.store.conditions import And, Condition, SortKey, eq
-from gateway.store.port import Item, Table, Tables
+from gateway.store.port import InvalidCursor, Item, Table, Tables
 
 OUTBOUND_STATUSES = ("rejected", "sending", "sent", "delivered", "read", "failed", "unknown")
 INBOUND_STATUSES = ("received",)
@@ -60,6 +58,22 @@ class MessageQueryService:
     def __init__(self, tables: Tables) -> None:
         self._table: Table = tables["Messages"]
 
+    def _encode_cursor(self, key: tuple[float, str], scope: str) -> str:
+        return self._table.cursors.encode({"t": key[0], "id": key[1]}, scope)
+
+    def _decode_cursor(self, cursor: str, scope: str) -> tuple[float, str]:
+        invalid = InvalidInput(
+            "the cursor is not valid for this query; start again without it", code="INVALID_CURSOR"
+        )
+        try:
+            data = self._table.cursors.decode(cursor, scope)
+        except InvalidCursor:
+            raise invalid from None
+        at, message_id = data.get("t"), data.get("id")
+        if isinstance(at, bool) or not isinstance(at, int | float) or not isinstance(message_id, str):
+            raise invalid
+        return (float(at), message_id)
+
     def get(self, message_id: str) -> dict[str, Any]:
         item = self._table.get({"messageId": message_id})
         if item is None or item.get("kind") != "message":
@@ -90,7 +104,7 @@ class MessageQueryService:
         scope = hashlib.sha256(
             json.dumps([contact_id, channel, status, direction]).encode()
         ).hexdigest()[:16]
-        after = _decode_cursor(cursor, scope) if cursor else None
+        after = self._decode_cursor(cursor, scope) if cursor else None
 
         parts: list[Condition] = [eq("kind", "message")]
         if channel is not None:
@@ -114,7 +128,7 @@ class MessageQueryService:
         ordered = heapq.nlargest(limit + 1, collected, key=_sort_key)
         more = more or len(ordered) > limit
         page = ordered[:limit]
-        next_cursor = _encode_cursor(_sort_key(page[-1]), scope) if more and page else None
+        next_cursor = self._encode_cursor(_sort_key(page[-1]), scope) if more and page else None
         return MessagePage([public_view(i, detail=False) for i in page], next_cursor)
 
     def _newest(
@@ -148,21 +162,3 @@ class MessageQueryService:
             if page.cursor is None:
                 return
             page_cursor = page.cursor
-
-
-def _encode_cursor(key: tuple[float, str], scope: str) -> str:
-    raw = json.dumps({"t": key[0], "id": key[1], "s": scope}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, scope: str) -> tuple[float, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if data["s"] != scope:
-            raise ValueError("cursor belongs to another query")
-        return (float(data["t"]), str(data["id"]))
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise InvalidInput(
-            "the cursor is not valid for this query; start again without it", code="INVALID_CURSOR"
-        ) from exc

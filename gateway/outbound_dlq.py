@@ -17,10 +17,10 @@ provider refused it now) fails the replay and keeps the letter.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from gateway import safejson
 from gateway.errors import InvalidInput
 from gateway.outbound import (
     Content,
@@ -101,9 +101,9 @@ def request_from_document(doc: Any) -> OutboundRequest:
 def replay_outbound(gateway: Sender, payload: str) -> SendOutcome:
     """The ``outbound-dlq`` replay handler: one dead-lettered request through ``gateway.send()``."""
     try:
-        doc = json.loads(payload)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"outbound dead letter is not valid JSON: {exc.msg}") from None
+        doc = safejson.loads(payload, "the outbound dead letter")
+    except safejson.JsonInputError as exc:
+        raise InvalidInput(str(exc)) from None
     outcome = gateway.send(request_from_document(doc))
     # A message that already has a final record (sent, rejected, failed) is accounted for: the record
     # stands and nothing is resent. Only a send that failed now keeps the dead letter.

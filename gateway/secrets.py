@@ -1,4 +1,4 @@
-"""Secrets (WHATSAPP_ACCESS_TOKEN, APP_SECRET): from SSM in AWS, never from plain env there.
+"""Secrets (WHATSAPP_ACCESS_TOKEN, APP_SECRET, METRICS_TOKEN): from SSM in AWS, never from plain env there.
 
 Amplify secrets become SSM parameters; Amplify puts a placeholder in the function's environment and the
 list of parameter paths in ``AMPLIFY_SSM_ENV_CONFIG``. Two shapes of that JSON exist across Amplify
@@ -13,22 +13,25 @@ Values are fetched once per cold start (one ``GetParameters`` call, with decrypt
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import SecretStr
 
+from gateway import safejson
 from gateway.config import ConfigError
 
-SECRET_NAMES = ("WHATSAPP_ACCESS_TOKEN", "APP_SECRET")
+SECRET_NAMES = ("WHATSAPP_ACCESS_TOKEN", "APP_SECRET", "METRICS_TOKEN")
+# METRICS_TOKEN is optional everywhere: without it /metrics is off outside the local embedded default.
+DEFAULT_REQUIRED = ("WHATSAPP_ACCESS_TOKEN", "APP_SECRET")
 
 
 @dataclass(frozen=True)
 class Secrets:
     whatsapp_access_token: SecretStr | None = None
     app_secret: SecretStr | None = None
+    metrics_token: SecretStr | None = None  # bearer token a scraper sends to GET /metrics
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,8 @@ def parse_ssm_env_config(raw: str) -> list[_Source]:
     if not raw.strip():
         return []
     try:
-        doc = json.loads(raw)
-    except json.JSONDecodeError:
+        doc = safejson.loads(raw, "AMPLIFY_SSM_ENV_CONFIG")
+    except safejson.JsonInputError:
         raise ConfigError(
             "AMPLIFY_SSM_ENV_CONFIG: not valid JSON (expected the map Amplify writes)"
         ) from None
@@ -62,7 +65,7 @@ def parse_ssm_env_config(raw: str) -> list[_Source]:
     return sources
 
 
-def load_from_ssm(ssm_client: Any, ssm_env_config: str, required: tuple[str, ...] = SECRET_NAMES) -> Secrets:
+def load_from_ssm(ssm_client: Any, ssm_env_config: str, required: tuple[str, ...] = DEFAULT_REQUIRED) -> Secrets:
     """Resolve the secrets through SSM; a missing required one stops start-up (naming it, not its value)."""
     sources = [s for s in parse_ssm_env_config(ssm_env_config) if s.name in SECRET_NAMES]
     paths = [s.path for s in sources] + [s.shared_path for s in sources if s.shared_path]
@@ -96,4 +99,5 @@ def _secrets(values: Mapping[str, str]) -> Secrets:
     def get(name: str) -> SecretStr | None:
         return SecretStr(values[name]) if name in values else None
 
-    return Secrets(whatsapp_access_token=get("WHATSAPP_ACCESS_TOKEN"), app_secret=get("APP_SECRET"))
+    return Secrets(whatsapp_access_token=get("WHATSAPP_ACCESS_TOKEN"), app_secret=get("APP_SECRET"),
+                   metrics_token=get("METRICS_TOKEN"))

@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from gateway.api.errors import install_error_handlers
+from gateway.api.gate import RequestGate
 from gateway.api.routes import (
     ai,
     auth,
@@ -50,6 +51,8 @@ def create_app(container: Container) -> FastAPI:
     )
     app.state.container = container
     install_error_handlers(app, on_unhandled=container.on_unhandled_error)
+    # Added before the request-id middleware, so that one stays outermost and tags the gate's answers too.
+    app.add_middleware(RequestGate, fastapi_app=app)
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -33,18 +33,23 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     return {"fields": fields}
 
 
+def domain_response(exc: DomainError) -> JSONResponse:
+    """A domain error as its response: status, envelope, and the headers its status calls for."""
+    headers: dict[str, str] = {}
+    if exc.http_status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    retry_after = exc.details.get("retryAfterSeconds")
+    if exc.http_status in (429, 503) and isinstance(retry_after, int | float):
+        headers["Retry-After"] = str(max(1, int(retry_after)))
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.details), status_code=exc.http_status, headers=headers
+    )
+
+
 def install_error_handlers(app: FastAPI, on_unhandled: Any = None) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        headers: dict[str, str] = {}
-        if exc.http_status == 401:
-            headers["WWW-Authenticate"] = "Bearer"
-        retry_after = exc.details.get("retryAfterSeconds")
-        if exc.http_status in (429, 503) and isinstance(retry_after, int | float):
-            headers["Retry-After"] = str(max(1, int(retry_after)))
-        return JSONResponse(
-            error_body(exc.code, exc.message, exc.details), status_code=exc.http_status, headers=headers
-        )
+        return domain_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -56,7 +61,8 @@ def install_error_handlers(app: FastAPI, on_unhandled: Any = None) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED", 403: "FORBIDDEN"}
+        codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED", 403: "FORBIDDEN",
+                 413: "PAYLOAD_TOO_LARGE"}
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.method} {request.url.path}"

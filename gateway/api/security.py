@@ -52,7 +52,7 @@ def api_routes(app: FastAPI) -> Iterator[tuple[str, frozenset[str], APIRoute]]:
             yield context.path, frozenset(context.methods or ()), route
 
 
-def _pattern(template: str) -> re.Pattern[str]:
+def path_pattern(template: str) -> re.Pattern[str]:
     parts = re.split(r"(\{[^}]+\})", template)
     body = "".join(
         (".+" if part.endswith(":path}") else "[^/]+") if part.startswith("{") else re.escape(part)
@@ -71,7 +71,7 @@ def route_template(request: Request) -> str | None:
     if templates is None or id(route) not in templates:
         templates = {}
         for path, _methods, api_route in api_routes(request.app):
-            templates.setdefault(id(api_route), []).append((path, _pattern(path)))
+            templates.setdefault(id(api_route), []).append((path, path_pattern(path)))
         state.route_templates = templates
     options = templates.get(id(route))
     if not options:
@@ -122,9 +122,20 @@ def _audit_denial(
 
 
 def authorize(request: Request) -> None:
-    """The app-wide dependency (sync: token checks may read the store or refresh a key set)."""
+    """The app-wide dependency (sync: token checks may read the store or refresh a key set).
+
+    Normally the request gate (:mod:`gateway.api.gate`) has already authorized the request before its
+    body was read; this repeats nothing then, and is the same check for an app mounted without the gate.
+    """
     template = route_template(request)
     method = request.method.upper()
+    if getattr(request.state, "authorized", None) == (method, template):
+        return
+    authorize_route(request, method, template)
+
+
+def authorize_route(request: Request, method: str, template: str | None) -> None:
+    """Token, then role, for ``method template``; raises 401/403/503 domain errors (403s audited)."""
     rule = permissions.rule_for(method, template)
     if rule == permissions.PUBLIC:
         return
@@ -141,6 +152,7 @@ def authorize(request: Request) -> None:
                       {"required": rule.name, "role": principal.role.name, "reason": "role_too_low"})
         raise Forbidden(f"{rule.name} role required", details={"required": rule.name,
                                                                 "role": principal.role.name})
+    request.state.authorized = (method, template)
 
 
 def _authenticate(request: Request, resource: str) -> Principal:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import RSAAlgorithm
 
+from gateway import safejson
 from gateway.clock import Clock
 
 log = logging.getLogger("wecare.auth.jwks")
@@ -57,7 +58,7 @@ def parse_jwks(document: bytes | str | Mapping[str, Any]) -> dict[str, RSAPublic
     """The usable RS256 signing keys of a JWKS document, by kid; anything else in it is ignored."""
     data: Any = document
     if isinstance(document, bytes | str):
-        data = json.loads(document)
+        data = safejson.loads(document, "the JWKS document")  # a JsonInputError is a ValueError
     if not isinstance(data, Mapping) or not isinstance(data.get("keys"), list):
         raise ValueError("not a JWKS document: expected an object with a 'keys' list")
     keys: dict[str, RSAPublicKey] = {}

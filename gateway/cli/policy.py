@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from gateway import safejson
 from gateway.clock import SystemClock
 from gateway.decisions import DecisionService
 from gateway.policy.bundle import Bundle, parse_bundle
@@ -172,8 +173,8 @@ def explain_command(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: T
         return 1
     try:
         text = stdin.read() if str(args.input) == "-" else args.input.read_text(encoding="utf-8")
-        document = json.loads(text)
-    except (OSError, json.JSONDecodeError) as exc:
+        document = safejson.loads(text, "the policy input")
+    except (OSError, safejson.JsonInputError) as exc:
         err.write(f"wecare: cannot read the policy input {args.input}: {exc}\n")
         return 1
     if isinstance(document, dict) and isinstance(document.get("policyInput"), dict):
@@ -226,7 +227,7 @@ def _records_from_file(path: Path) -> Iterator[ReplayRecord]:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
-            doc = json.loads(line)
+            doc = safejson.loads(line, f"line {number}")
             if isinstance(doc, dict) and isinstance(doc.get("policyInput"), dict):
                 yield ReplayRecord(str(doc.get("messageId") or doc.get("id") or f"line {number}"),
                                    doc["policyInput"], doc.get("decision"))
@@ -263,7 +264,7 @@ def replay_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         report = replay(records, PolicyEngine(baseline_bundle), PolicyEngine(candidate_bundle),
                         examples_per_reason=max(0, args.examples))
-    except json.JSONDecodeError as exc:
+    except safejson.JsonInputError as exc:
         err.write(f"wecare: {args.inputs} is not JSON lines: {exc}\n")
         return 1
     if args.format == "json":

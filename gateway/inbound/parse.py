@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gateway import safejson
 from gateway.inbound.errors import PayloadError
 
 MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
@@ -141,10 +142,11 @@ def body_id(body: str) -> str:
 
 
 def load_json(text: str | bytes, what: str) -> Any:
+    """Untrusted JSON: malformed, non-UTF-8 or absurdly nested input is a PayloadError (dead-lettered)."""
     try:
-        return json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"{what} is not valid JSON: {exc}") from None
+        return safejson.loads(text, what)
+    except safejson.JsonInputError as exc:
+        raise PayloadError(str(exc)) from None
 
 
 def _obj(value: Any, what: str) -> dict[str, Any]:

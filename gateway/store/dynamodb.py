@@ -25,9 +25,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gateway.clock import Clock
-from gateway.store import cursor as cursors
 from gateway.store import keys
 from gateway.store.conditions import Condition, SortKey, evaluate
+from gateway.store.cursor import CursorCodec, stored_key
 from gateway.store.dynamo_expr import Expression, deserialize_item, serialize, serialize_item
 from gateway.store.port import ConditionFailed, InvalidCursor, Item, Key, Page, StoreUnavailable, Update
 from gateway.store.schema import KeyAttr, TableSchema, table_schemas
@@ -43,8 +43,11 @@ _NO_SUCH_ATTRIBUTE = "__absent__"
 class DynamoTable:
     """One logical table, stored in the DynamoDB table ``table_name``."""
 
-    def __init__(self, client: Any, schema: TableSchema, table_name: str, clock: Clock) -> None:
+    def __init__(
+        self, client: Any, schema: TableSchema, table_name: str, clock: Clock, cursors: CursorCodec
+    ) -> None:
         self.schema = schema
+        self.cursors = cursors
         self.table_name = table_name
         self._client = client
         self._clock = clock
@@ -302,11 +305,11 @@ class DynamoTable:
         if len(items) > limit:
             del items[limit:]
             last = items[-1]
-            next_cursor = cursors.encode({a.name: last[a.name] for a in order}, scope)
+            next_cursor = self.cursors.encode({a.name: last[a.name] for a in order}, scope)
         return Page(items, next_cursor)
 
     def _decode_cursor(self, cursor: str, scope: str, order: tuple[KeyAttr, ...]) -> dict[str, Any]:
-        last = cursors.decode(cursor, scope)
+        last = self.cursors.decode(cursor, scope)
         out = {}
         for attr in order:
             try:
@@ -320,11 +323,13 @@ class DynamoTable:
 class DynamoTables:
     """The 11 tables of one deployment in DynamoDB; ``client`` is a boto3 ``dynamodb`` client."""
 
-    def __init__(self, client: Any, prefix: str, clock: Clock) -> None:
+    def __init__(self, client: Any, prefix: str, clock: Clock, *, cursor_key: bytes | None = None) -> None:
         self.prefix = prefix
         self._client = client
+        # Cursors are signed with the deployment's key from SystemConfig unless one is given.
+        self.cursors = CursorCodec(cursor_key or (lambda: stored_key(self["SystemConfig"])))
         self._tables = {
-            name: DynamoTable(client, schema, prefix + name, clock)
+            name: DynamoTable(client, schema, prefix + name, clock, self.cursors)
             for name, schema in table_schemas().items()
         }
 

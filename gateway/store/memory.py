@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.clock import Clock, SystemClock
-from gateway.store import cursor as cursors
 from gateway.store import keys
 from gateway.store.conditions import Condition, SortKey, evaluate, sort_key_matches
+from gateway.store.cursor import CursorCodec, stored_key
 from gateway.store.port import ConditionFailed, Item, Key, Page, Update
 from gateway.store.schema import TableSchema, table_schemas
 
@@ -38,8 +38,11 @@ def _sortable(value: Any) -> tuple[int, Any]:
 
 
 class MemoryTable:
-    def __init__(self, schema: TableSchema, clock: Clock, lock: threading.RLock) -> None:
+    def __init__(
+        self, schema: TableSchema, clock: Clock, lock: threading.RLock, cursors: CursorCodec
+    ) -> None:
         self.schema = schema
+        self.cursors = cursors
         self._clock = clock
         self._lock = lock
         self._items: dict[tuple[Any, ...], Item] = {}
@@ -102,7 +105,7 @@ class MemoryTable:
         rows.sort(key=order, reverse=descending)
         start = 0
         if cursor is not None:
-            last = cursors.decode(cursor, scope)
+            last = self.cursors.decode(cursor, scope)
             marker = order(last)
 
             def after(row: Item) -> bool:
@@ -114,7 +117,7 @@ class MemoryTable:
         more = start + limit < len(rows)
         next_cursor = None
         if more and chunk:
-            next_cursor = cursors.encode(self._cursor_key(chunk[-1]), scope)
+            next_cursor = self.cursors.encode(self._cursor_key(chunk[-1]), scope)
         return Page([copy.deepcopy(r) for r in chunk], next_cursor)
 
     def _cursor_key(self, item: Item) -> Item:
@@ -175,10 +178,11 @@ class MemoryTable:
 
 
 class MemoryTables:
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, *, cursor_key: bytes | None = None) -> None:
         lock = threading.RLock()
         clk = clock or SystemClock()
-        self._tables = {name: MemoryTable(s, clk, lock) for name, s in table_schemas().items()}
+        self.cursors = CursorCodec(cursor_key or (lambda: stored_key(self["SystemConfig"])))
+        self._tables = {name: MemoryTable(s, clk, lock, self.cursors) for name, s in table_schemas().items()}
 
     def __getitem__(self, name: str) -> MemoryTable:
         return self._tables[name]

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.errors import InvalidInput
 from gateway.store.conditions import Condition, SortKey
 from gateway.store.schema import TableSchema
+
+if TYPE_CHECKING:
+    from gateway.store.cursor import CursorCodec
 
 Item = dict[str, Any]
 Key = Mapping[str, Any]
@@ -57,6 +60,8 @@ class Update:
 class Table(Protocol):
     schema: TableSchema
 
+    cursors: CursorCodec  # this deployment's cursor signer, shared by its tables
+
     @property
     def name(self) -> str: ...
 
@@ -93,6 +98,8 @@ class Table(Protocol):
 
 class Tables(Protocol):
     """The 11 tables of one deployment, by logical name."""
+
+    cursors: CursorCodec
 
     def __getitem__(self, name: str) -> Table: ...
 

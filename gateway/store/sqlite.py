@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from gateway.clock import Clock
-from gateway.store import cursor as cursors
 from gateway.store import keys
 from gateway.store.conditions import Attr, Condition, SortKey, evaluate
+from gateway.store.cursor import CursorCodec, stored_key
 from gateway.store.memory import apply_update
 from gateway.store.port import ConditionFailed, InvalidCursor, Item, Key, Page, StoreUnavailable, Update
 from gateway.store.schema import KeyAttr, TableSchema, table_schemas
@@ -156,8 +156,9 @@ def _attr_type(schema: TableSchema, name: str) -> str:
 class SqliteTable:
     """One logical table in the shared SQLite file."""
 
-    def __init__(self, schema: TableSchema, db: SqliteDatabase, clock: Clock) -> None:
+    def __init__(self, schema: TableSchema, db: SqliteDatabase, clock: Clock, cursors: CursorCodec) -> None:
         self.schema = schema
+        self.cursors = cursors
         self._db = db
         self._clock = clock
         self._layout = _Layout(schema)
@@ -355,7 +356,7 @@ class SqliteTable:
         return self._run(sql, params, order=order, scope=scope, limit=limit, filter=filter)
 
     def _decode_cursor(self, cursor: str, scope: str, order: tuple[str, ...]) -> list[Any]:
-        last = cursors.decode(cursor, scope)
+        last = self.cursors.decode(cursor, scope)
         out = []
         for name in order:
             value = last.get(name)
@@ -391,7 +392,7 @@ class SqliteTable:
         if len(items) > limit:
             del items[limit:]
             last = items[-1]
-            next_cursor = cursors.encode({n: last[n] for n in order}, scope)
+            next_cursor = self.cursors.encode({n: last[n] for n in order}, scope)
         return Page(items, next_cursor)
 
     @staticmethod
@@ -439,6 +440,7 @@ class SqliteTables:
         *,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         integrity_check: bool = True,
+        cursor_key: bytes | None = None,
     ) -> None:
         path = Path(path)
         if path.is_dir():
@@ -457,7 +459,11 @@ class SqliteTables:
         except sqlite3.Error as exc:
             self._db.close()
             raise self._db.error(exc) from None
-        self._tables = {name: SqliteTable(schema, self._db, clock) for name, schema in schemas.items()}
+        # Signed with the key kept in this file's SystemConfig (so every process over it agrees).
+        self.cursors = CursorCodec(cursor_key or (lambda: stored_key(self["SystemConfig"])))
+        self._tables = {
+            name: SqliteTable(schema, self._db, clock, self.cursors) for name, schema in schemas.items()
+        }
 
     def __getitem__(self, name: str) -> SqliteTable:
         try:

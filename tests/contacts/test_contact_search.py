@@ -165,6 +165,7 @@ class CountingTables:
 
     def __init__(self, inner: Tables) -> None:
         self._inner = inner
+        self.cursors = inner.cursors
         self.calls: list[str] = []
 
     def __getitem__(self, name: str) -> Any:
@@ -176,6 +177,7 @@ class CountingTables:
         class Spy:
             schema = table.schema
             name = table.name
+            cursors = table.cursors
 
             def __getattr__(self, op: str) -> Any:
                 attr = getattr(table, op)

@@ -127,7 +127,7 @@ def test_query_loops_over_dynamodb_pages_until_limit_matches(aws: Any) -> None:
 
 def test_query_request_shape_and_cursor_round_trip() -> None:
     c = client()
-    messages = DynamoTables(c, "prod-", FakeClock(NOW))["Messages"]
+    messages = DynamoTables(c, "prod-", FakeClock(NOW), cursor_key=b"k" * 32)["Messages"]
     item = {
         "messageId": {"S": "m1"}, "contactId": {"S": "c"}, "timestamp": {"N": "5"}, "status": {"S": "sent"}
     }

@@ -395,10 +395,21 @@ def test_items_written_between_pages_do_not_break_the_cursor(store: Store) -> No
     assert [i["recipientId"] for i in rest.items] == ["r3", "r4", "r5", "r9"]
 
 
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 def _tampered(cursor: str) -> str:
-    raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    """The same cursor with its key edited and the original tag kept (what a forger can make)."""
+    body, _, tag = cursor.partition(".")
+    raw = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     raw["k"] = {"bogus": 1}
-    return base64.urlsafe_b64encode(json.dumps(raw).encode()).decode().rstrip("=")
+    return _b64(json.dumps(raw).encode()) + "." + tag
+
+
+def _forged_deep(cursor: str) -> str:
+    """A well-formed cursor shape around 1,000 nested lists, with a guessed tag."""
+    return _b64(b"[" * 1000) + "." + cursor.partition(".")[2]
 
 
 def test_invalid_cursors_are_refused(store: Store) -> None:
@@ -416,9 +427,21 @@ def test_invalid_cursors_are_refused(store: Store) -> None:
         recipients.query("j", limit=1, cursor=recipients.scan(limit=1).cursor)
     with pytest.raises(InvalidCursor):  # another table
         store.tables["Contacts"].scan(cursor=recipients.scan(limit=1).cursor)
-    if store.kind != "memory":  # the fake does not validate the key inside a well-formed cursor
+    for forged in (_tampered(cursor), _forged_deep(cursor), _b64(b"[" * 1000), cursor + "A"):
         with pytest.raises(InvalidCursor):
-            recipients.query("j", limit=1, cursor=_tampered(cursor))
+            recipients.query("j", limit=1, cursor=forged)
+        with pytest.raises(InvalidCursor):
+            recipients.scan(limit=1, cursor=forged)
+
+
+def test_cursors_hold_across_instances_over_one_store(store: Store) -> None:
+    # The signing key lives in the store, so a second adapter over the same data accepts the cursor.
+    recipients = store.tables["BulkRecipients"]
+    _recipients(recipients, "j", ["r1", "r2", "r3"])
+    cursor = recipients.query("j", limit=1).cursor
+    assert cursor is not None
+    page = store.reopen()["BulkRecipients"].query("j", limit=1, cursor=cursor)
+    assert [i["recipientId"] for i in page.items] == ["r2"]
 
 
 # -- TTL -------------------------------------------------------------------------------------------------

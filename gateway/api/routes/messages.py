@@ -14,7 +14,6 @@ reason code and its message when the policy refused (the message is stored as ``
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -22,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from gateway import safejson
 from gateway.api.deps import ContainerDep, PrincipalDep
 from gateway.errors import DomainError, InvalidInput, Unavailable
 from gateway.gateway import Gateway
@@ -162,9 +162,9 @@ async def _read_body(request: Request) -> tuple[MessageIn, MediaUpload | None]:
     if len(raw) > MAX_JSON_BYTES:
         raise PayloadTooLarge(f"the message JSON is larger than {MAX_JSON_BYTES // 1024} KB")
     try:
-        payload = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        raise InvalidInput("the message is not valid JSON") from None
+        payload = safejson.loads(raw, "the message")
+    except safejson.JsonInputError as exc:
+        raise InvalidInput("the message is not valid JSON", details={"problem": str(exc)}) from None
     try:
         return MessageIn.model_validate(payload), upload
     except ValidationError as exc:
