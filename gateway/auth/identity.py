@@ -141,22 +141,34 @@ class LocalIdentity:
         return Principal(user_id=user["userId"], email=str(user.get("email", "")), role=role, issuer="local")
 
     def login(self, email: str, password: str, *, client: str) -> LoginResult:
-        """A token for these credentials; every attempt is logged and audited (never the password)."""
+        """A token for these credentials; every attempt is logged and audited (never the password).
+
+        A throttled *account* is refused before its password is checked. A throttled *address* is not:
+        people behind one NAT share it, so its right passwords still sign in and only its wrong ones
+        are answered 429 instead of 401 (see :mod:`gateway.auth.throttle`). The check runs either
+        way, so the answer's timing says no more than its status.
+        """
         account = email.strip() if isinstance(email, str) else ""
         try:
-            self.throttle.check(account, client)
+            self.throttle.check_account(account)
         except LoginThrottled as exc:
             self._outcome("throttled", account, client, None, reason=f"throttled_{exc.scope}")
             raise
+        # Read before this attempt counts: an address is answered 429 only when it failed too fast.
+        over_pace = self.throttle.client_wait(client) > 0
         user = self.users.check_password(account, password) if account and password else None
         if user is None:
             self.throttle.failure(account, client)
             known = self.users.find_by_email(account) if account else None
             reason = "unknown_account" if known is None else (
                 "disabled" if known.get("disabled") else "bad_password")
-            self._outcome("failure", account, client, known["userId"] if known else None, reason=reason)
+            self._outcome("failure", account, client, known["userId"] if known else None, reason=reason,
+                          throttled="client" if over_pace else None)
+            if over_pace:
+                raise LoginThrottled("too many failed sign-in attempts; try again later",
+                                     retry_after=self.throttle.client_wait(client), scope="client")
             raise InvalidCredentials("wrong e-mail or password")
-        self.throttle.success(account)
+        self.throttle.success(account)  # clears the account only; the address keeps its failures
         now = self._clock.now()
         self.users.record_login(user["userId"], now)
         role = Role.parse(str(user["role"]))
@@ -165,16 +177,20 @@ class LocalIdentity:
         user = {**user, "lastLoginAt": now}
         return LoginResult(token, self.signer.ttl, public(user))
 
-    def _outcome(self, outcome: str, account: str, client: str, user_id: str | None, *, reason: str) -> None:
+    def _outcome(self, outcome: str, account: str, client: str, user_id: str | None, *, reason: str,
+                 throttled: str | None = None) -> None:
         fields = {"event": "auth.login", "outcome": outcome, "user": account,
                   "userId": user_id or "anonymous", "source": client, "reason": reason}
+        details = {"email": account, "source": client, "reason": reason}
+        if throttled is not None:
+            fields["throttled"] = details["throttled"] = throttled
         if outcome == "success":
             log.info("sign-in succeeded", extra=fields)
         else:
             log.warning("sign-in refused", extra=fields)
         try:
             self._audit.record(user_id or "anonymous", f"auth.login.{outcome}", "user", user_id or account,
-                               {"email": account, "source": client, "reason": reason})
+                               details)
         except Exception:
             log.exception("could not audit a sign-in attempt")
 

@@ -9,12 +9,17 @@ Rules (defaults in :class:`ThrottlePolicy`):
   throttle reveals nothing about which accounts exist): the first ``free`` failures cost nothing; then
   each attempt must wait ``2 ** (n - free)`` seconds after the last failure (at most ``max_delay``);
   the ``lock_after``-th failure locks the account for ``lock_seconds``, after which counting starts
-  again. A successful sign-in clears the account.
-* per client address: the same scheme with higher thresholds (many people may share one address);
-  success does not clear it, so one good account cannot launder guesses against others.
+  again. A successful sign-in clears the account. A waiting or locked account is refused *before*
+  its password is checked (:meth:`LoginThrottle.check_account`), so guessing one account does not
+  continue during a wait, and even its right password waits.
+* per client address: the same scheme with higher thresholds, but it paces *failures* only. Many
+  people share one address (an office behind a NAT), so an address over its pace must not refuse
+  someone else's right password: every attempt from it is still checked, a wrong one is answered 429
+  (with the address's wait) instead of 401, a right one for an account that is not itself throttled
+  signs in. Success does not clear the address, so one good account cannot launder guesses against
+  others.
 
-Failures older than ``window_seconds`` are forgotten. A throttled attempt is refused *before* its
-password is checked, so guessing does not continue during a wait.
+Failures older than ``window_seconds`` are forgotten.
 """
 
 from __future__ import annotations
@@ -52,17 +57,21 @@ class LoginThrottle:
         self._locked_until: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def check(self, account: str, client: str) -> None:
-        """Raise :class:`LoginThrottled` when either the account or the client must wait."""
+    def check_account(self, account: str) -> None:
+        """Raise :class:`LoginThrottled` (scope ``account``) when the account must wait or is locked."""
         now = self._clock.now()
         with self._lock:
-            for scope, key, rule in (("account", self._akey(account), self.policy.account),
-                                     ("client", self._ckey(client), self.policy.client)):
-                wait = self._wait(key, rule, now)
-                if wait > 0:
-                    raise LoginThrottled(
-                        "too many failed sign-in attempts; try again later", retry_after=wait, scope=scope
-                    )
+            wait = self._wait(self._akey(account), self.policy.account, now)
+        if wait > 0:
+            raise LoginThrottled(
+                "too many failed sign-in attempts; try again later", retry_after=wait, scope="account"
+            )
+
+    def client_wait(self, client: str) -> float:
+        """Seconds before this address may fail again without being answered 429 (0: within its pace)."""
+        now = self._clock.now()
+        with self._lock:
+            return self._wait(self._ckey(client), self.policy.client, now)
 
     def failure(self, account: str, client: str) -> None:
         now = self._clock.now()
