@@ -21,7 +21,7 @@ from typing import Any
 
 from gateway.audit import AuditLog
 from gateway.clock import SystemClock
-from gateway.contacts import ContactService
+from gateway.contacts.service import ContactService
 from gateway.errors import Conflict, InvalidInput
 from gateway.store.sqlite import SqliteTables
 

@@ -37,14 +37,14 @@ from channels.wiring import default_builders
 from gateway.alerts import LocalAlerts
 from gateway.clock import SystemClock
 from gateway.config import Environment, SendMode, Settings
-from gateway.gateway import Gateway
 from gateway.metrics import Metrics
-from gateway.outbound import EmailContent, OutboundRequest, Outbox, TextContent
+from gateway.outbound.gateway import Gateway
+from gateway.outbound.policy_input import window_seconds_from_params
+from gateway.outbound.ratelimit import RateLimiter, RateLimits
+from gateway.outbound.tier import TierTracker, alert_ratio_from_params, default_limit_from_params
+from gateway.outbound.types import EmailContent, OutboundRequest, Outbox, TextContent
 from gateway.policy import PolicyEngine, load_bundle
-from gateway.policy_input import window_seconds_from_params
-from gateway.ratelimit import RateLimiter, RateLimits
 from gateway.store.sqlite import SqliteTables
-from gateway.tier import TierTracker, alert_ratio_from_params, default_limit_from_params
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"
 LIFTED = RateLimits(whatsapp_per_phone_number=10**9, whatsapp_total=10**9, sms=10**9, email=10**9)

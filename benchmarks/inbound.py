@@ -27,7 +27,7 @@ from typing import Any
 
 from gateway.audit import AuditLog
 from gateway.clock import SystemClock
-from gateway.contacts import ContactService
+from gateway.contacts.service import ContactService
 from gateway.dlq import DlqService
 from gateway.inbound.service import InboundService
 from gateway.queue.local import LocalQueues

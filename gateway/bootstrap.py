@@ -156,16 +156,16 @@ def wire_services(
     from gateway.auth.wiring import wire_identity
     from gateway.decisions import DecisionService
     from gateway.dlq import DlqService
-    from gateway.gateway import gateway_from_bundle
     from gateway.inbound.keywords import KeywordConfig
     from gateway.inbound.meta_signature import MetaWebhookVerifier
     from gateway.inbound.service import InboundService
     from gateway.inbound.sns_signature import SnsSignatureVerifier
     from gateway.messages import MessageQueryService
-    from gateway.outbound import Outbox
-    from gateway.outbound_dlq import replay_outbound
+    from gateway.outbound.dlq import replay_outbound
+    from gateway.outbound.gateway import gateway_from_bundle
+    from gateway.outbound.recovery import SendRecovery
+    from gateway.outbound.types import Outbox
     from gateway.policy import PolicyEngine, load_bundle
-    from gateway.recovery import SendRecovery
 
     c, s = container, container.settings
     secrets = secrets or Secrets()

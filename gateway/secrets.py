@@ -65,7 +65,9 @@ def parse_ssm_env_config(raw: str) -> list[_Source]:
     return sources
 
 
-def load_from_ssm(ssm_client: Any, ssm_env_config: str, required: tuple[str, ...] = DEFAULT_REQUIRED) -> Secrets:
+def load_from_ssm(
+    ssm_client: Any, ssm_env_config: str, required: tuple[str, ...] = DEFAULT_REQUIRED
+) -> Secrets:
     """Resolve the secrets through SSM; a missing required one stops start-up (naming it, not its value)."""
     sources = [s for s in parse_ssm_env_config(ssm_env_config) if s.name in SECRET_NAMES]
     paths = [s.path for s in sources] + [s.shared_path for s in sources if s.shared_path]

@@ -15,8 +15,8 @@ from gateway.audit import AuditLog
 from gateway.auth.identity import cognito_identity, local_identity
 from gateway.auth.jwks import Fetch, http_fetch
 from gateway.auth.passwords import Passwords
-from gateway.contacts import WINDOW_SECONDS, ContactService
-from gateway.policy_input import window_seconds_from_params
+from gateway.contacts.service import WINDOW_SECONDS, ContactService
+from gateway.outbound.policy_input import window_seconds_from_params
 from gateway.users import UserService
 
 

@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway import contacts_fields as fields
+from gateway.contacts import fields
 from gateway.errors import InvalidInput
 from gateway.store.conditions import SortKey
 from gateway.store.port import InvalidCursor, Item, Table

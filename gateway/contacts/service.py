@@ -12,7 +12,7 @@ Items in the ``Contacts`` table (see the data model):
   interrupted write is taken over once its owner is gone or no longer holds the value (after a grace
   period, so a write in progress is never raced). The guards double as the phone and e-mail entries
   of the search index;
-* name search entries (:mod:`gateway.contacts_search`), ``kind="search"``.
+* name search entries (:mod:`gateway.contacts.search`), ``kind="search"``.
 
 A create writes the guards, then the name entries, then the contact (five items for a contact with a
 two-word name, a phone and an e-mail), so an interrupted create leaves nothing a reader can see.
@@ -31,10 +31,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gateway import contacts_fields as f
-from gateway import contacts_search as search_index
 from gateway.audit import AuditLog
 from gateway.clock import Clock
+from gateway.contacts import fields as f
+from gateway.contacts import search as search_index
 from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.store.conditions import And, Attr, Condition, eq, not_exists
 from gateway.store.port import ConditionFailed, InvalidCursor, Item, Table, Tables, Update
@@ -120,7 +120,7 @@ class ContactService:
         return self._owner("email#" + key, "email", key) if key else None
 
     def search(self, q: str, *, limit: int = 20, cursor: str | None = None) -> ContactPage:
-        """Active contacts whose name, phone or e-mail matches ``q`` (see :mod:`gateway.contacts_search`)."""
+        """Active contacts whose name, phone or e-mail matches ``q`` (see :mod:`gateway.contacts.search`)."""
         plan = search_index.plan(q)
         items, next_cursor = search_index.search(
             self._table, plan, limit=_clamp(limit), cursor=cursor, load=self._active,

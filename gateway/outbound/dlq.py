@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from gateway import safejson
 from gateway.errors import InvalidInput
-from gateway.outbound import (
+from gateway.outbound.types import (
     Content,
     EmailContent,
     MediaContent,

@@ -56,7 +56,21 @@ from gateway.clock import Clock
 from gateway.config import Environment, SendMode, Settings
 from gateway.errors import InvalidInput, TooManyRequests, Unavailable
 from gateway.metrics import Metrics
-from gateway.outbound import (
+from gateway.outbound.policy_input import (
+    WINDOW_SECONDS,
+    build_policy_input,
+    is_real_contact,
+    window_open,
+    window_seconds_from_params,
+)
+from gateway.outbound.ratelimit import Bucket, RateLimiter, RateLimits, RateLimitTimeout
+from gateway.outbound.tier import (
+    TierTracker,
+    alert_ratio_from_params,
+    default_limit_from_params,
+)
+from gateway.outbound.tier import window_seconds_from_params as tier_window_from_params
+from gateway.outbound.types import (
     EmailContent,
     MediaContent,
     OutboundRequest,
@@ -65,23 +79,9 @@ from gateway.outbound import (
     TemplateContent,
     TextContent,
 )
-from gateway.policy_input import (
-    WINDOW_SECONDS,
-    build_policy_input,
-    is_real_contact,
-    window_open,
-    window_seconds_from_params,
-)
-from gateway.ratelimit import Bucket, RateLimiter, RateLimits, RateLimitTimeout
 from gateway.store.conditions import Attr, not_exists
 from gateway.store.port import ConditionFailed, Item, Tables, Update
 from gateway.store.schema import table_schemas
-from gateway.tier import (
-    TierTracker,
-    alert_ratio_from_params,
-    default_limit_from_params,
-)
-from gateway.tier import window_seconds_from_params as tier_window_from_params
 
 log = logging.getLogger("wecare.gateway")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.config import Settings
-from gateway.outbound import OutboundRequest
+from gateway.outbound.types import OutboundRequest
 
 WINDOW_SECONDS = 24 * 3600
 

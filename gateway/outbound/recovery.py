@@ -20,7 +20,7 @@ from gateway.metrics import Metrics
 from gateway.store.conditions import SortKey, eq
 from gateway.store.port import ConditionFailed, Tables, Update
 
-log = logging.getLogger("wecare.gateway.recovery")
+log = logging.getLogger("wecare.gateway.outbound.recovery")
 
 # Longer than the slowest send: 30 s read timeout x 4 attempts + backoff, with a wide margin.
 DEFAULT_STALE_AFTER = 300.0

@@ -35,11 +35,11 @@ from typing import Any
 from gateway.alerts import Alerts
 from gateway.clock import Clock
 from gateway.metrics import Metrics
-from gateway.policy_input import TierSnapshot
+from gateway.outbound.policy_input import TierSnapshot
 from gateway.store.conditions import Attr, SortKey, eq, not_exists
 from gateway.store.port import ConditionFailed, Tables, Update
 
-log = logging.getLogger("wecare.gateway.tier")
+log = logging.getLogger("wecare.gateway.outbound.tier")
 
 CONFIG_KEY = "whatsapp.tier.limit"
 DAY = 24 * 3600

@@ -24,7 +24,7 @@ from gateway.auth.passwords import Passwords
 from gateway.bootstrap import Container, build_in_memory
 from gateway.clock import FakeClock
 from gateway.config import Settings
-from gateway.contacts import ContactService
+from gateway.contacts.service import ContactService
 from gateway.users import UserService
 
 with warnings.catch_warnings():

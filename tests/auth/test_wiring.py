@@ -12,7 +12,7 @@ from gateway.auth.wiring import first_admin_lines, wire_identity
 from gateway.bootstrap import build_in_memory
 from gateway.clock import FakeClock
 from gateway.config import Settings
-from gateway.contacts import ContactService
+from gateway.contacts.service import ContactService
 from gateway.users import UserService
 
 from .support import CLIENT_ID, FakeJwksEndpoint, MintToken, cheap_passwords_instance, jwks_document

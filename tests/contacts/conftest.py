@@ -9,7 +9,7 @@ import pytest
 
 from gateway.audit import AuditLog
 from gateway.clock import FakeClock
-from gateway.contacts import ContactService
+from gateway.contacts.service import ContactService
 from gateway.store.memory import MemoryTables
 from gateway.store.port import Tables
 from gateway.store.sqlite import SqliteTables

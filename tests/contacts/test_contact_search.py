@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from gateway.audit import AuditLog
 from gateway.clock import FakeClock
-from gateway.contacts import ContactService
+from gateway.contacts.service import ContactService
 from gateway.errors import Conflict, InvalidInput
 from gateway.store.memory import MemoryTables
 from gateway.store.port import ConditionFailed, Tables
@@ -331,7 +331,7 @@ def test_trunk_prefixes_are_those_of_the_phone_metadata() -> None:
     from phonenumbers import PhoneMetadata  # noqa: PLC0415
     from phonenumbers.phonenumberutil import SUPPORTED_REGIONS  # noqa: PLC0415
 
-    from gateway.contacts_fields import TRUNK_PREFIXES  # noqa: PLC0415
+    from gateway.contacts.fields import TRUNK_PREFIXES  # noqa: PLC0415
 
     metadata = (PhoneMetadata.metadata_for_region(region) for region in SUPPORTED_REGIONS)
     assert set(TRUNK_PREFIXES) == {m.national_prefix for m in metadata if m is not None and m.national_prefix}

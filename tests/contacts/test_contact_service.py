@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gateway.audit import AuditLog
 from gateway.clock import FakeClock
-from gateway.contacts import ContactService, window_expires_at
+from gateway.contacts.service import ContactService, window_expires_at
 from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.store.port import Tables, Update
 

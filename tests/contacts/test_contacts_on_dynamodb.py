@@ -10,7 +10,7 @@ from moto import mock_aws
 
 from gateway.audit import AuditLog
 from gateway.clock import FakeClock
-from gateway.contacts import ContactService
+from gateway.contacts.service import ContactService
 from gateway.errors import Conflict
 from gateway.store.dynamodb import DynamoTables, create_dynamodb_tables
 

@@ -15,7 +15,7 @@ from gateway.bootstrap import Container, build_lambda
 from gateway.clock import FakeClock
 from gateway.config import ConfigError, load_settings
 from gateway.inbound.errors import SignatureInvalid
-from gateway.outbound import OutboundRequest, TemplateContent
+from gateway.outbound.types import OutboundRequest, TemplateContent
 from gateway.queue.sqs import create_sqs_queues
 from gateway.store.dynamodb import create_dynamodb_tables
 from gateway.store.port import StoreUnavailable

@@ -8,12 +8,12 @@ import pytest
 from gateway.alerts import LocalAlerts
 from gateway.clock import FakeClock
 from gateway.config import Environment, SendMode, Settings
-from gateway.gateway import Gateway
 from gateway.metrics import Metrics
-from gateway.outbound import Outbox
-from gateway.ratelimit import RateLimiter, RateLimits
+from gateway.outbound.gateway import Gateway
+from gateway.outbound.ratelimit import RateLimiter, RateLimits
+from gateway.outbound.tier import TierTracker
+from gateway.outbound.types import Outbox
 from gateway.store.memory import MemoryTables
-from gateway.tier import TierTracker
 
 from .fakes import PARAMS, RuleEngine, StoreCheckingDriver, builders
 

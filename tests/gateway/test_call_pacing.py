@@ -17,12 +17,12 @@ from channels.base import PreparedRequest, SendResult
 from gateway.alerts import LocalAlerts
 from gateway.clock import FakeClock
 from gateway.config import Environment, SendMode, Settings
-from gateway.gateway import Gateway
 from gateway.metrics import Metrics
-from gateway.outbound import EmailContent, OutboundRequest, TextContent
-from gateway.ratelimit import Bucket, RateLimiter, RateLimits
+from gateway.outbound.gateway import Gateway
+from gateway.outbound.ratelimit import Bucket, RateLimiter, RateLimits
+from gateway.outbound.tier import TierTracker
+from gateway.outbound.types import EmailContent, OutboundRequest, TextContent
 from gateway.store.memory import MemoryTables
-from gateway.tier import TierTracker
 
 from .fakes import PARAMS, PN1, RuleEngine, builders, contact_item
 

@@ -17,8 +17,8 @@ from channels.retry import Retrier, botocore_config
 from channels.sms import SmsDriver, SmsRequestBuilder
 from channels.whatsapp import WhatsAppDriver, WhatsAppRequestBuilder, encode_message
 from gateway.clock import FakeClock
-from gateway.gateway import Gateway
-from gateway.outbound import (
+from gateway.outbound.gateway import Gateway
+from gateway.outbound.types import (
     EmailContent,
     MediaContent,
     MediaUpload,

@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 
 from gateway.alerts import LocalAlerts
 from gateway.clock import FakeClock
-from gateway.gateway import Gateway
 from gateway.metrics import Metrics
-from gateway.outbound import (
+from gateway.outbound.gateway import Gateway
+from gateway.outbound.ratelimit import RateLimiter
+from gateway.outbound.tier import TierTracker
+from gateway.outbound.types import (
     EmailContent,
     MediaContent,
     MediaUpload,
@@ -23,9 +25,7 @@ from gateway.outbound import (
     TextContent,
 )
 from gateway.policy import PolicyEngine, load_bundle
-from gateway.ratelimit import RateLimiter
 from gateway.store.memory import MemoryTables
-from gateway.tier import TierTracker
 
 from .fakes import PN2, POLICIES, StoreCheckingDriver, builders, contact_item
 

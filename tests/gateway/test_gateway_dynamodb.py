@@ -14,12 +14,12 @@ from moto import mock_aws
 from gateway.alerts import LocalAlerts
 from gateway.clock import FakeClock
 from gateway.config import Environment, SendMode, Settings
-from gateway.gateway import Gateway
 from gateway.metrics import Metrics
-from gateway.outbound import OutboundRequest, TemplateContent, TextContent
-from gateway.ratelimit import Bucket, RateLimiter, RateLimits
+from gateway.outbound.gateway import Gateway
+from gateway.outbound.ratelimit import Bucket, RateLimiter, RateLimits
+from gateway.outbound.tier import TierTracker
+from gateway.outbound.types import OutboundRequest, TemplateContent, TextContent
 from gateway.store.dynamodb import DynamoTables, create_dynamodb_tables
-from gateway.tier import TierTracker
 
 from .fakes import PARAMS, RuleEngine, StoreCheckingDriver, builders, contact_item
 

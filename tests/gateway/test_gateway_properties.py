@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 from gateway.alerts import LocalAlerts
 from gateway.clock import FakeClock
 from gateway.config import Environment, SendMode, Settings
-from gateway.gateway import Gateway
 from gateway.metrics import Metrics
-from gateway.outbound import EmailContent, OutboundRequest, TemplateContent, TextContent
-from gateway.ratelimit import RateLimiter, RateLimits
+from gateway.outbound.gateway import Gateway
+from gateway.outbound.ratelimit import RateLimiter, RateLimits
+from gateway.outbound.tier import TierTracker
+from gateway.outbound.types import EmailContent, OutboundRequest, TemplateContent, TextContent
 from gateway.store.memory import MemoryTables
-from gateway.tier import TierTracker
 
 from .fakes import PARAMS, PN1, PN2, RuleEngine, StoreCheckingDriver, builders, contact_item
 

@@ -13,9 +13,10 @@ from gateway.audit import AuditLog
 from gateway.clock import FakeClock
 from gateway.config import Environment, SendMode, Settings
 from gateway.errors import InvalidInput, TooManyRequests, Unavailable
-from gateway.gateway import Gateway
 from gateway.metrics import Metrics
-from gateway.outbound import (
+from gateway.outbound.gateway import Gateway
+from gateway.outbound.tier import TierTracker
+from gateway.outbound.types import (
     EmailContent,
     MediaContent,
     MediaUpload,
@@ -25,7 +26,6 @@ from gateway.outbound import (
 )
 from gateway.store.memory import MemoryTables
 from gateway.store.port import Update
-from gateway.tier import TierTracker
 
 from .fakes import PN1, PN2, RuleEngine, StoreCheckingDriver, contact_item
 

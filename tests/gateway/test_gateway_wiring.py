@@ -10,13 +10,13 @@ from gateway.alerts import LocalAlerts
 from gateway.audit import AuditLog
 from gateway.clock import FakeClock
 from gateway.config import Environment, SendMode, Settings
-from gateway.contacts import ContactService
-from gateway.gateway import gateway_from_bundle
+from gateway.contacts.service import ContactService
 from gateway.messages import MessageQueryService
 from gateway.metrics import Metrics
-from gateway.outbound import OutboundRequest, Outbox, TemplateContent, TextContent
+from gateway.outbound.gateway import gateway_from_bundle
+from gateway.outbound.recovery import SendRecovery
+from gateway.outbound.types import OutboundRequest, Outbox, TemplateContent, TextContent
 from gateway.policy import PolicyEngine, load_bundle
-from gateway.recovery import SendRecovery
 from gateway.store.sqlite import SqliteTables
 
 from .fakes import POLICIES, contact_item

@@ -15,7 +15,7 @@ from gateway.bootstrap import Container, build_embedded
 from gateway.clock import FakeClock
 from gateway.config import load_settings
 from gateway.errors import InvalidInput
-from gateway.outbound import OutboundRequest, TemplateContent
+from gateway.outbound.types import OutboundRequest, TemplateContent
 
 RACERS_PER_PROCESS = 4
 

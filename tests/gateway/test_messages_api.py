@@ -14,8 +14,8 @@ from gateway.api.errors import install_error_handlers
 from gateway.api.routes import messages as routes
 from gateway.auth.principal import Principal, Role
 from gateway.clock import FakeClock
-from gateway.gateway import Gateway
 from gateway.messages import MessageQueryService
+from gateway.outbound.gateway import Gateway
 from gateway.store.memory import MemoryTables
 
 from .fakes import StoreCheckingDriver, contact_item

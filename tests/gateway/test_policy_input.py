@@ -8,20 +8,20 @@ from hypothesis import strategies as st
 
 from gateway.config import Environment, SendMode, Settings
 from gateway.errors import InvalidInput
-from gateway.outbound import (
+from gateway.outbound.policy_input import (
+    TierSnapshot,
+    build_policy_input,
+    contact_section,
+    window_open,
+    window_seconds_from_params,
+)
+from gateway.outbound.types import (
     EmailContent,
     MediaContent,
     MediaUpload,
     OutboundRequest,
     TemplateContent,
     TextContent,
-)
-from gateway.policy_input import (
-    TierSnapshot,
-    build_policy_input,
-    contact_section,
-    window_open,
-    window_seconds_from_params,
 )
 
 from .fakes import PARAMS, PN1, contact_item

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.clock import FakeClock
-from gateway.ratelimit import (
+from gateway.outbound.ratelimit import (
     Bucket,
     RateLimitConfigError,
     RateLimiter,

@@ -4,10 +4,10 @@ from collections.abc import Callable
 
 from gateway.alerts import LocalAlerts
 from gateway.clock import FakeClock
-from gateway.gateway import Gateway
 from gateway.metrics import Metrics
-from gateway.outbound import OutboundRequest, TextContent
-from gateway.recovery import SendRecovery
+from gateway.outbound.gateway import Gateway
+from gateway.outbound.recovery import SendRecovery
+from gateway.outbound.types import OutboundRequest, TextContent
 from gateway.store.memory import MemoryTables
 from gateway.store.port import Update
 

@@ -7,14 +7,14 @@ import pytest
 from gateway.alerts import LocalAlerts
 from gateway.clock import FakeClock
 from gateway.metrics import Metrics
-from gateway.store.memory import MemoryTables
-from gateway.tier import (
+from gateway.outbound.tier import (
     CONFIG_KEY,
     TierTracker,
     alert_ratio_from_params,
     default_limit_from_params,
     window_seconds_from_params,
 )
+from gateway.store.memory import MemoryTables
 
 from .fakes import PARAMS
 
@@ -69,7 +69,7 @@ def test_an_invalid_configured_limit_falls_back_to_the_default_with_a_warning(
     tier: TierTracker, tables: MemoryTables, caplog: pytest.LogCaptureFixture, bad: object
 ) -> None:
     tables["SystemConfig"].put({"configKey": CONFIG_KEY, "configValue": bad})
-    with caplog.at_level(logging.WARNING, logger="wecare.gateway.tier"):
+    with caplog.at_level(logging.WARNING, logger="wecare.gateway.outbound.tier"):
         assert tier.limit() == 250
     assert "ignoring invalid" in caplog.text
 

@@ -17,7 +17,7 @@ from gateway.audit import AuditLog
 from gateway.cli.inbound import ingest_files
 from gateway.cli.main import main
 from gateway.clock import FakeClock
-from gateway.contacts import ContactService
+from gateway.contacts.service import ContactService
 from gateway.dlq import DlqService
 from gateway.inbound.service import InboundService, inbound_message_id
 from gateway.queue.local import LocalQueues

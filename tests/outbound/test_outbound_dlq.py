@@ -13,7 +13,7 @@ from gateway.bootstrap import Container, build_embedded
 from gateway.clock import FakeClock
 from gateway.config import load_settings
 from gateway.errors import InvalidInput
-from gateway.outbound_dlq import request_from_document
+from gateway.outbound.dlq import request_from_document
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from gateway.bootstrap import build_embedded
 from gateway.cli.main import main
 from gateway.clock import FakeClock
 from gateway.config import load_settings
-from gateway.outbound import OutboundRequest, TemplateContent, TextContent
+from gateway.outbound.types import OutboundRequest, TemplateContent, TextContent
 
 from .conftest import POLICIES
 

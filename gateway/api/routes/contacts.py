@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from gateway.api.deps import ContainerDep, PrincipalDep
 from gateway.api.security import require_action
-from gateway.contacts import ContactService
+from gateway.contacts.service import ContactService
 from gateway.errors import Unavailable
 
 router = APIRouter()

@@ -24,9 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from gateway import safejson
 from gateway.api.deps import ContainerDep, PrincipalDep
 from gateway.errors import DomainError, InvalidInput, Unavailable
-from gateway.gateway import Gateway
 from gateway.messages import MessageQueryService, public_view
-from gateway.outbound import (
+from gateway.outbound.gateway import Gateway
+from gateway.outbound.types import (
     Content,
     EmailContent,
     MediaContent,

@@ -1,0 +1,1 @@
+"""Contacts: the service (per-channel consent, soft delete, uniqueness guards), field rules and search."""
