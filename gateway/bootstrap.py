@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import SecretStr
 
@@ -25,7 +25,28 @@ from gateway.store.port import Tables
 from gateway.workers import PeriodicWorker
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from channels.base import Channel, ChannelDriver
+    from gateway.audit import AuditLog
+    from gateway.auth.identity import CognitoIdentity, LocalIdentity
+    from gateway.auth.jwks import Fetch
+    from gateway.contacts.service import ContactService
+    from gateway.decisions import DecisionService
+    from gateway.dlq import DlqService
+    from gateway.identity.passwords import Passwords
+    from gateway.inbound.service import InboundService
+    from gateway.messages.query import MessageQueryService
+    from gateway.outbound.gateway import AuditTrail, Gateway, PolicyEvaluator
+    from gateway.outbound.recovery import SendRecovery
+    from gateway.outbound.types import Outbox
+    from gateway.policy import Bundle, PolicyEngine
+    from gateway.users import UserService
+
+    # The two identities behind ``Container.identity``: the embedded one and Cognito's.
+    Identity: TypeAlias = LocalIdentity | CognitoIdentity
+
+S = TypeVar("S")
 
 log = logging.getLogger("wecare.bootstrap")
 
@@ -39,20 +60,20 @@ class Container:
     metrics: Metrics
     alerts: Alerts
     runtime: str = "embedded"
-    extras: dict[str, Any] = field(default_factory=dict)
-    # Services, set by wire_services (typed loosely so the edges can be tested over small fakes).
-    policy: Any = None
-    bundle: Any = None
-    identity: Any = None
-    audit: Any = None
-    users: Any = None
-    contacts: Any = None
-    decisions: Any = None
-    messages: Any = None
-    dlq: Any = None
-    inbound: Any = None
-    gateway: Any = None
-    recovery: Any = None
+    # Services, set by wire_services; a container from build_in_memory has none (the API answers 503
+    # for a service that is absent, the CLI names it: see gateway.api.deps and wired()).
+    policy: PolicyEngine | None = None
+    bundle: Bundle | None = None
+    identity: Identity | None = None
+    audit: AuditLog | None = None
+    users: UserService | None = None
+    contacts: ContactService | None = None
+    decisions: DecisionService | None = None
+    messages: MessageQueryService | None = None
+    dlq: DlqService | None = None
+    inbound: InboundService | None = None
+    gateway: Gateway | None = None
+    recovery: SendRecovery | None = None
     metrics_token: SecretStr | None = None  # GET /metrics needs it as a bearer token when set
 
     def health(self) -> dict[str, object]:
@@ -82,6 +103,13 @@ class Container:
     def close(self) -> None:
         self.tables.close()
         self.queues.close()
+
+
+def wired(service: S | None, name: str) -> S:
+    """``service`` when the composition root wired it; otherwise a ``ConfigError`` naming it."""
+    if service is None:
+        raise ConfigError(f"the {name} service is not wired in this build (gateway.bootstrap.wire_services)")
+    return service
 
 
 def build_in_memory(settings: Settings, clock: Clock | None = None) -> Container:
@@ -123,7 +151,7 @@ def build_embedded(settings: Settings, clock: Clock | None = None) -> Container:
         raise
     container.workers.extend([
         # A send interrupted between the provider call and the status write becomes 'unknown'.
-        PeriodicWorker("send-recovery", container.recovery.run, interval=60.0),
+        PeriodicWorker("send-recovery", wired(container.recovery, "recovery").run, interval=60.0),
         # TTL: reads already hide expired items; this reclaims their space.
         PeriodicWorker("purge-expired", tables.purge_expired, interval=300.0),
     ])
@@ -153,16 +181,14 @@ def wire_services(
     case the caller must pass the LIVE drivers; nothing here falls back from one to the other.
     """
     from channels.wiring import build_drivers, default_builders
-    from gateway.auth.wiring import wire_identity
     from gateway.decisions import DecisionService
     from gateway.dlq import DlqService
     from gateway.inbound.keywords import KeywordConfig
     from gateway.inbound.meta_signature import MetaWebhookVerifier
-    from gateway.inbound.service import InboundService
+    from gateway.inbound.service import INBOUND_DLQ, InboundService
     from gateway.inbound.sns_signature import SnsSignatureVerifier
-    from gateway.messages import MessageQueryService
+    from gateway.messages.query import MessageQueryService
     from gateway.outbound.dlq import replay_outbound
-    from gateway.outbound.gateway import gateway_from_bundle
     from gateway.outbound.recovery import SendRecovery
     from gateway.outbound.types import Outbox
     from gateway.policy import PolicyEngine, load_bundle
@@ -171,12 +197,15 @@ def wire_services(
     secrets = secrets or Secrets()
     c.metrics_token = secrets.metrics_token
     bundle = load_bundle(default_policy_dir(s))
-    c.policy = PolicyEngine(bundle)
+    engine = PolicyEngine(bundle)
+    c.policy = engine
     c.bundle = bundle
     wire_identity(c, data_dir=s.WECARE_DATA_DIR, fetch=identity_fetch)
+    audit, contacts = wired(c.audit, "audit"), wired(c.contacts, "contacts")
     c.decisions = DecisionService(c.tables, c.clock)
     c.messages = MessageQueryService(c.tables)
-    c.dlq = DlqService(c.tables, c.queues, c.clock, metrics=c.metrics, audit=c.audit)
+    dlq = DlqService(c.tables, c.queues, c.clock, metrics=c.metrics, audit=audit)
+    c.dlq = dlq
     meta = None
     if secrets.app_secret is not None and s.META_VERIFY_TOKEN:
         meta = MetaWebhookVerifier(secrets.app_secret.get_secret_value(), s.META_VERIFY_TOKEN)
@@ -186,11 +215,12 @@ def wire_services(
 
         media = MediaDownloader(social_client, c.tables, c.clock, bucket=s.MEDIA_BUCKET,
                                 prefix=s.MEDIA_INBOUND_PREFIX, s3=s3_client)
-    c.inbound = InboundService(
-        c.tables, c.clock, c.contacts, c.dlq, media=media,
+    inbound = InboundService(
+        c.tables, c.clock, contacts, dlq, media=media,
         keywords=KeywordConfig.from_params(bundle.params),
         sns=SnsSignatureVerifier(s.SNS_TOPIC_ARN), meta=meta, metrics=c.metrics,
     )
+    c.inbound = inbound
     outbox = Outbox()
     if drivers is None:
         if s.SEND_MODE is SendMode.LIVE:
@@ -200,25 +230,151 @@ def wire_services(
             from_address=s.SES_SENDER_EMAIL, from_name=s.SES_SENDER_NAME,
         )
         drivers = build_drivers("DRY_RUN", builders=builders, sink=outbox.append)
-    c.gateway = gateway_from_bundle(
-        tables=c.tables, clock=c.clock, settings=s, engine=c.policy, params=bundle.params,
-        drivers=drivers, metrics=c.metrics, alerts=c.alerts, outbox=outbox, audit=c.audit,
-        on_whatsapp_message_id=c.inbound.apply_pending_statuses,
+
+    def apply_pending_statuses(whatsapp_message_id: str) -> None:
+        # A status that arrived before its send was recorded is applied once the id is known.
+        inbound.apply_pending_statuses(whatsapp_message_id)
+
+    gateway = gateway_from_bundle(
+        tables=c.tables, clock=c.clock, settings=s, engine=engine, params=bundle.params,
+        drivers=drivers, metrics=c.metrics, alerts=c.alerts, outbox=outbox, audit=audit,
+        on_whatsapp_message_id=apply_pending_statuses,
     )
+    c.gateway = gateway
     c.recovery = SendRecovery(c.tables, c.clock, c.alerts, c.metrics)
-    gateway = c.gateway
 
     def replay_outbound_letter(payload: str) -> None:
         replay_outbound(gateway, payload)
 
-    c.dlq.register("outbound-dlq", replay_outbound_letter)
+    # Both replay handlers are registered here, each running exactly the code the original handler ran.
+    dlq.register(INBOUND_DLQ, inbound.replay)
+    dlq.register("outbound-dlq", replay_outbound_letter)
+
+
+def wire_identity(
+    container: Container,
+    *,
+    data_dir: Path | None = None,
+    fetch: Fetch | None = None,
+    passwords: Passwords | None = None,
+    default_region: str | None = None,
+) -> None:
+    """Identity, audit, users and contacts over the container's ports (part of :func:`wire_services`).
+
+    Afterwards the container has ``audit``, ``users``, ``contacts`` and ``identity``: the embedded
+    identity over the data dir's signing key, or — for the ``lambda`` runtime — Cognito user pool
+    ``COGNITO_USER_POOL_ID`` for app client ``COGNITO_APP_CLIENT_ID``.
+    """
+    from gateway.audit import AuditLog
+    from gateway.auth.identity import cognito_identity, local_identity
+    from gateway.auth.jwks import http_fetch
+    from gateway.contacts.service import ContactService
+    from gateway.users import UserService
+
+    clock, tables, settings = container.clock, container.tables, container.settings
+    audit = AuditLog(tables, clock)
+    users = UserService(tables, clock, audit, passwords)
+    contacts = ContactService(tables, clock, audit, default_region=default_region,
+                              window_seconds=_window_seconds(container.bundle))
+    identity: Identity
+    if container.runtime == "lambda":
+        identity = cognito_identity(
+            pool_id=settings.COGNITO_USER_POOL_ID, client_id=settings.COGNITO_APP_CLIENT_ID,
+            clock=clock, fetch=fetch or http_fetch, users=users,
+        )
+    else:
+        identity = local_identity(data_dir or Path(settings.WECARE_DATA_DIR), users=users, audit=audit,
+                                  clock=clock)
+    container.audit = audit
+    container.users = users
+    container.contacts = contacts
+    container.identity = identity
+
+
+def _window_seconds(bundle: Bundle | None) -> int:
+    """The bundle's WhatsApp window (``params.whatsapp.windowSeconds``) when a bundle is loaded."""
+    from gateway.contacts.service import WINDOW_SECONDS
+    from gateway.outbound.policy_input import window_seconds_from_params
+
+    if bundle is None:
+        return WINDOW_SECONDS
+    return window_seconds_from_params(bundle.params)
+
+
+def first_admin_lines(container: Container, email: str = "admin@wecare.digital") -> list[str]:
+    """On a store without users, create an Admin and return the lines that show its sign-in (print once)."""
+    users, identity = container.users, container.identity
+    if users is None or identity is None or not identity.local:
+        return []
+    created = users.ensure_first_admin(email)
+    if created is None:
+        return []
+    user, password = created
+    return [
+        "First start: an Admin account was created. Its password is shown only this once:",
+        f"  e-mail:   {user['email']}",
+        f"  password: {password}",
+        "Add more accounts with: wecare users add EMAIL --role Viewer|Operator|Admin",
+    ]
+
+
+def gateway_from_bundle(
+    *,
+    tables: Tables,
+    clock: Clock,
+    settings: Settings,
+    engine: PolicyEvaluator,
+    params: Mapping[str, Any],
+    drivers: Mapping[Channel, ChannelDriver],
+    metrics: Metrics,
+    alerts: Alerts,
+    outbox: Outbox | None = None,
+    audit: AuditTrail | None = None,
+    on_whatsapp_message_id: Callable[[str], None] | None = None,
+    max_rate_wait: float | None = None,
+) -> Gateway:
+    """The gateway wired the usual way: limits, tier default, alert level and window from ``params``.
+
+    ``params`` is the policy bundle's (``load_bundle(...).params``), so every number the gateway
+    enforces is the reviewed one the policies also see.
+    """
+    from gateway.outbound.gateway import Gateway
+    from gateway.outbound.policy_input import window_seconds_from_params
+    from gateway.outbound.ratelimit import RateLimiter, RateLimits
+    from gateway.outbound.tier import (
+        TierTracker,
+        alert_ratio_from_params,
+        default_limit_from_params,
+    )
+    from gateway.outbound.tier import window_seconds_from_params as tier_window_from_params
+
+    tier = TierTracker(
+        tables, clock, alerts, metrics,
+        default_limit=default_limit_from_params(params),
+        alert_ratio=alert_ratio_from_params(params),
+        window_seconds=tier_window_from_params(params),
+    )
+    return Gateway(
+        tables=tables,
+        clock=clock,
+        settings=settings,
+        engine=engine,
+        limits=RateLimits.from_params(params),
+        limiter=RateLimiter(tables["RateLimitTrackers"], clock),
+        tier=tier,
+        drivers=drivers,
+        metrics=metrics,
+        outbox=outbox,
+        audit=audit,
+        on_whatsapp_message_id=on_whatsapp_message_id,
+        max_rate_wait=max_rate_wait,
+        window_seconds=window_seconds_from_params(params),
+    )
 
 
 def first_start(container: Container) -> list[str]:
     """Start-up chores of the embedded default; returns lines to print (the first Admin's login, once)."""
-    from gateway.auth.wiring import first_admin_lines
-
-    report = container.recovery.run()
+    report = wired(container.recovery, "recovery").run()
     lines = first_admin_lines(container)
     if report.marked_unknown:
         lines.append(f"{len(report.marked_unknown)} message(s) interrupted mid-send were marked 'unknown'")

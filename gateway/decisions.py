@@ -12,6 +12,7 @@ from typing import Any
 from gateway.clock import Clock
 from gateway.errors import InvalidInput
 from gateway.store.conditions import And, Attr, Condition, eq, exists
+from gateway.store.cursor import as_invalid_input
 from gateway.store.port import Item, Tables
 
 MESSAGE_KIND = "message"
@@ -64,7 +65,8 @@ class DecisionService:
         items: list[dict[str, Any]] = []
         pages = 0
         while True:
-            page = self._messages.scan(filter=condition, limit=limit, cursor=cursor)
+            with as_invalid_input():
+                page = self._messages.scan(filter=condition, limit=limit, cursor=cursor)
             cursor = page.cursor
             pages += 1
             items.extend(self._view(item, include_input) for item in page.items

@@ -39,6 +39,7 @@ from gateway.errors import InvalidInput, NotFound
 from gateway.metrics import Metrics
 from gateway.queue.port import Queues, ReceiptInvalid, ReceivedMessage
 from gateway.store.conditions import Attr, Condition, eq, not_exists
+from gateway.store.cursor import as_invalid_input
 from gateway.store.port import ConditionFailed, Item, Tables, Update
 
 log = logging.getLogger("wecare.dlq")
@@ -210,10 +211,12 @@ class DlqService:
         where: Condition | None = eq("status", status) if status else None
         if queue is not None:
             self._check_queue(queue)
-            page = self._table.query(queue, index="byQueue", filter=where, limit=limit, cursor=cursor,
-                                     descending=True)
-        else:
-            page = self._table.scan(filter=where, limit=limit, cursor=cursor)
+        with as_invalid_input():
+            if queue is not None:
+                page = self._table.query(queue, index="byQueue", filter=where, limit=limit, cursor=cursor,
+                                         descending=True)
+            else:
+                page = self._table.scan(filter=where, limit=limit, cursor=cursor)
         names = (queue,) if queue else DLQ_QUEUES
         return {
             "items": page.items,

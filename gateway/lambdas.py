@@ -19,7 +19,7 @@ from typing import Any
 from mangum import Mangum
 
 from gateway.api.app import create_app
-from gateway.bootstrap import Container, build_lambda
+from gateway.bootstrap import Container, build_lambda, wired
 from gateway.config import load_settings
 from gateway.logs import configure_logging, correlation_id
 
@@ -59,7 +59,7 @@ def inbound_whatsapp_handler(event: Mapping[str, Any], context: Any) -> dict[str
     """
     token = _with_request_id(context)
     try:
-        result = container().inbound.handle_sns_event(event)
+        result = wired(container().inbound, "inbound").handle_sns_event(event)
         summary: dict[str, Any] = {k: v for k, v in vars(result).items() if k != "errors"}
         log.info("inbound batch processed", extra={"result": summary})
         return summary
@@ -75,7 +75,7 @@ def dlq_replay_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]
         max_messages = event.get("max", 10)
         if isinstance(max_messages, bool) or not isinstance(max_messages, int):
             raise ValueError("'max' must be a whole number from 1 to 100")
-        report = container().dlq.replay(queue, max_messages, actor="lambda:dlq-replay")
+        report = wired(container().dlq, "dlq").replay(queue, max_messages, actor="lambda:dlq-replay")
         out: dict[str, Any] = report.to_dict()
         return out
     finally:
@@ -87,7 +87,7 @@ def send_recovery_handler(event: Mapping[str, Any], context: Any) -> dict[str, A
     alert; they are never resent automatically."""
     token = _with_request_id(context)
     try:
-        report = container().recovery.run()
+        report = wired(container().recovery, "recovery").run()
         return {"markedUnknown": list(report.marked_unknown)}
     finally:
         correlation_id.reset(token)

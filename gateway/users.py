@@ -45,10 +45,10 @@ from typing import Any, Literal
 from email_validator import EmailNotValidError, validate_email
 
 from gateway.audit import AuditLog
-from gateway.auth import passwords as pw
-from gateway.auth.principal import Role
 from gateway.clock import Clock
 from gateway.errors import Conflict, InvalidInput, NotFound
+from gateway.identity import passwords as pw
+from gateway.identity.principal import Role
 from gateway.store.conditions import Attr, Condition, eq, exists, not_exists
 from gateway.store.port import ConditionFailed, InvalidCursor, Item, Tables, Update
 

@@ -13,11 +13,9 @@ from fastapi.staticfiles import StaticFiles
 
 from gateway.api.errors import install_error_handlers
 from gateway.api.gate import RequestGate
+from gateway.api.openapi import install_openapi
 from gateway.api.routes import (
-    ai,
     auth,
-    bulk,
-    config,
     contacts,
     dlq,
     health,
@@ -71,9 +69,10 @@ def create_app(container: Container) -> FastAPI:
         return response
 
     app.include_router(health.router)
-    for module in (auth, users, contacts, messages, bulk, dlq, ai, policies, config):
+    for module in (auth, users, contacts, messages, dlq, policies):
         app.include_router(module.router, prefix="/api")
     app.include_router(webhooks.router, prefix="/webhooks")
     if (UI_DIR / "index.html").exists():
         app.mount("/", StaticFiles(directory=UI_DIR, html=True), name="ui")
+    install_openapi(app)  # the document states every body and every status a route can answer
     return app

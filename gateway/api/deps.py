@@ -2,20 +2,35 @@
 
 The composition root puts the wired :class:`~gateway.bootstrap.Container` on ``app.state``; the
 authorization dependency (``gateway.api.security.authorize``) puts the caller's
-:class:`~gateway.auth.principal.Principal` on ``request.state`` before any route runs.
+:class:`~gateway.identity.principal.Principal` on ``request.state`` before any route runs.
+
+One alias per service (``GatewayDep``, ``ContactsDep``, ...): a route names the service it needs and
+gets it typed. A service the container was built without (``build_in_memory`` has none) is a 503
+``UNAVAILABLE`` saying so. Declare ``PrincipalDep`` before a service alias, so an anonymous caller is
+told to sign in (401) before being told what this server lacks.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 from fastapi import Depends, Request
 
-from gateway.auth.principal import Principal
-from gateway.errors import Unauthenticated
+# Imported for real, not only for the type checker: FastAPI resolves these annotations at start-up.
+from gateway.auth.identity import CognitoIdentity, LocalIdentity
+from gateway.bootstrap import Container
+from gateway.contacts.service import ContactService
+from gateway.decisions import DecisionService
+from gateway.dlq import DlqService
+from gateway.errors import Unauthenticated, Unavailable
+from gateway.identity.principal import Principal
+from gateway.inbound.service import InboundService
+from gateway.messages.query import MessageQueryService
+from gateway.outbound.gateway import Gateway
+from gateway.policy import PolicyEngine
+from gateway.users import UserService
 
-if TYPE_CHECKING:
-    from gateway.bootstrap import Container
+Identity: TypeAlias = LocalIdentity | CognitoIdentity  # the same union as ``Container.identity``
 
 
 def get_container(request: Request) -> Container:
@@ -30,5 +45,72 @@ def get_principal(request: Request) -> Principal:
     return principal
 
 
-ContainerDep = Annotated["Container", Depends(get_container)]
+ContainerDep = Annotated[Container, Depends(get_container)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+# Each ``get_*`` below may also be called directly with a container (``get_identity(container)``).
+
+def get_identity(container: ContainerDep) -> Identity:
+    if container.identity is None:
+        raise Unavailable("sign-in is not configured on this server")
+    return container.identity
+
+
+def get_policy(container: ContainerDep) -> PolicyEngine:
+    if container.policy is None:
+        raise Unavailable("the policy engine is not configured in this deployment")
+    return container.policy
+
+
+def get_decisions(container: ContainerDep) -> DecisionService:
+    if container.decisions is None:
+        raise Unavailable("the decision log is not configured in this deployment")
+    return container.decisions
+
+
+def get_gateway(container: ContainerDep) -> Gateway:
+    if container.gateway is None:
+        raise Unavailable("sending is not configured on this server")
+    return container.gateway
+
+
+def get_messages(container: ContainerDep) -> MessageQueryService:
+    if container.messages is None:
+        raise Unavailable("message history is not configured on this server")
+    return container.messages
+
+
+def get_contacts(container: ContainerDep) -> ContactService:
+    if container.contacts is None:
+        raise Unavailable("contacts are not configured on this server")
+    return container.contacts
+
+
+def get_users(container: ContainerDep) -> UserService:
+    if container.users is None:
+        raise Unavailable("user administration is not configured on this server")
+    return container.users
+
+
+def get_dlq(container: ContainerDep) -> DlqService:
+    if container.dlq is None:
+        raise Unavailable("dead-letter queues are not configured in this deployment")
+    return container.dlq
+
+
+def get_inbound(container: ContainerDep) -> InboundService:
+    if container.inbound is None:
+        raise Unavailable("the inbound pipeline is not configured in this deployment")
+    return container.inbound
+
+
+IdentityDep = Annotated[Identity, Depends(get_identity)]
+PolicyDep = Annotated[PolicyEngine, Depends(get_policy)]
+DecisionsDep = Annotated[DecisionService, Depends(get_decisions)]
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+MessagesDep = Annotated[MessageQueryService, Depends(get_messages)]
+ContactsDep = Annotated[ContactService, Depends(get_contacts)]
+UsersDep = Annotated[UserService, Depends(get_users)]
+DlqDep = Annotated[DlqService, Depends(get_dlq)]
+InboundDep = Annotated[InboundService, Depends(get_inbound)]

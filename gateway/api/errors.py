@@ -15,8 +15,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import DomainError
+from gateway.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooLarge,
+    TooManyRequests,
+    Unauthenticated,
+    Unavailable,
+)
 from gateway.logs import correlation_id
+from gateway.outbound.types import PolicyDenied, SendFailed
 
 log = logging.getLogger("wecare.api")
 
@@ -28,22 +39,48 @@ def error_body(code: str, message: str, details: Mapping[str, Any] | None = None
 def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     fields = []
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        # A JSON decode error's location is ("body", <character offset>): the field is the body itself.
+        loc = [] if err.get("type") == "json_invalid" else [
+            str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")
+        ]
         fields.append({"field": ".".join(loc) or "body", "problem": str(err.get("msg", "invalid"))})
     return {"fields": fields}
 
 
+# Service errors know nothing of HTTP; this is where each class gets its status (the most specific
+# class in an error's ancestry wins; any other DomainError is a 400).
+HTTP_STATUS: Mapping[type[Exception], int] = {
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    TooManyRequests: 429,
+    Unavailable: 503,
+    TooLarge: 413,
+    PolicyDenied: 422,
+    SendFailed: 502,
+}
+
+
+def http_status(exc: DomainError) -> int:
+    for cls in type(exc).__mro__:
+        status = HTTP_STATUS.get(cls)
+        if status is not None:
+            return status
+    return 400
+
+
 def domain_response(exc: DomainError) -> JSONResponse:
     """A domain error as its response: status, envelope, and the headers its status calls for."""
+    status = http_status(exc)
     headers: dict[str, str] = {}
-    if exc.http_status == 401:
+    if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     retry_after = exc.details.get("retryAfterSeconds")
-    if exc.http_status in (429, 503) and isinstance(retry_after, int | float):
+    if status in (429, 503) and isinstance(retry_after, int | float):
         headers["Retry-After"] = str(max(1, int(retry_after)))
-    return JSONResponse(
-        error_body(exc.code, exc.message, exc.details), status_code=exc.http_status, headers=headers
-    )
+    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI, on_unhandled: Any = None) -> None:
@@ -61,9 +98,13 @@ def install_error_handlers(app: FastAPI, on_unhandled: Any = None) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED", 403: "FORBIDDEN",
-                 413: "PAYLOAD_TOO_LARGE"}
+        # 400 comes from the framework when a body cannot even be decoded (bytes that are not UTF-8,
+        # multipart without a boundary): the same class of mistake as malformed JSON, named as such.
+        codes = {400: "MALFORMED_BODY", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED",
+                 403: "FORBIDDEN", 413: "PAYLOAD_TOO_LARGE"}
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            message = "the request body could not be decoded: send UTF-8 JSON (or multipart/form-data)"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.method} {request.url.path}"
         if exc.status_code == 405:

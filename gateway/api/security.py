@@ -4,7 +4,7 @@
 route template and method up in :mod:`gateway.auth.permissions` (no entry → refused: fail closed),
 lets public routes through, and otherwise requires ``Authorization: Bearer <JWT>``, verified by
 ``container.identity`` (Cognito or the embedded identity, same verifier). The caller's
-:class:`~gateway.auth.principal.Principal` is put on ``request.state.principal``.
+:class:`~gateway.identity.principal.Principal` is put on ``request.state.principal``.
 
 Outcomes: no or bad token → 401; valid token but too low a role (or no role group) → 403 with an
 ``AuditLogs`` record and a log line. Every authentication attempt is logged with user, source and
@@ -16,21 +16,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 
+from gateway.api.deps import Identity, get_container, get_identity
 from gateway.auth import permissions
 from gateway.auth.errors import InvalidToken, NoRole
-from gateway.auth.principal import Principal, Role
 from gateway.errors import Forbidden, Unauthenticated, Unavailable
+from gateway.identity.principal import Principal, Role
 
 log = logging.getLogger("wecare.auth")
-
-
-class Identity(Protocol):
-    def verify(self, token: str) -> Principal: ...
 
 
 def api_routes(app: FastAPI) -> Iterator[tuple[str, frozenset[str], APIRoute]]:
@@ -110,7 +107,7 @@ def _audit_denial(
     fields = {"event": "authz.denied", "userId": user_id, "resourceType": resource_type,
               "resource": resource, "source": _source(request), **details}
     log.warning("access denied: %s for %s", resource, user_id, extra=fields)
-    audit = getattr(request.app.state.container, "audit", None)
+    audit = get_container(request).audit
     if audit is None:
         log.error("no audit log is wired; the denial above is only in the log")
         return
@@ -156,12 +153,12 @@ def authorize_route(request: Request, method: str, template: str | None) -> None
 
 
 def _authenticate(request: Request, resource: str) -> Principal:
-    container = request.app.state.container
-    identity: Identity | None = getattr(container, "identity", None)
     source = _source(request)
-    if identity is None:
+    try:
+        identity = get_identity(get_container(request))
+    except Unavailable:
         log.error("no identity is wired into the container; refusing every protected request")
-        raise Unavailable("sign-in is not configured on this server")
+        raise
     token = _bearer(request)
     if token is None:
         log.warning("authentication failed", extra={"event": "auth.token", "outcome": "failure",
@@ -194,9 +191,8 @@ def _authenticate(request: Request, resource: str) -> Principal:
 
 def _verified_subject(identity: Identity, token: str) -> str:
     # Only reached after the signature and claims verified (NoRole is raised last), so ``sub`` is genuine.
-    verifier = getattr(identity, "verifier", None)
     try:
-        claims = verifier.verify(token) if verifier is not None else {}
+        claims = identity.verifier.verify(token)
     except Exception:
         return "unknown"
     return str(claims.get("sub", "unknown"))

@@ -26,11 +26,11 @@ from gateway.audit import AuditLog
 from gateway.auth import keys as signing_keys
 from gateway.auth.errors import InvalidCredentials, InvalidToken, LoginThrottled, NoRole
 from gateway.auth.jwks import Fetch, RemoteJwks, http_fetch
-from gateway.auth.principal import Principal, Role
 from gateway.auth.throttle import LoginThrottle
 from gateway.auth.tokens import TokenUse, TokenVerifier, cognito_issuer, cognito_jwks_url, role_from_groups
 from gateway.clock import Clock
 from gateway.errors import NotFound
+from gateway.identity.principal import Principal, Role
 from gateway.users import UserService, public
 
 log = logging.getLogger("wecare.auth")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final, Literal
 
-from gateway.auth.principal import Role
+from gateway.identity.principal import Role
 
 PUBLIC: Final = "PUBLIC"
 Rule = Role | Literal["PUBLIC"]

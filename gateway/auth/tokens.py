@@ -24,8 +24,8 @@ import jwt
 
 from gateway.auth.errors import InvalidToken, NoRole
 from gateway.auth.jwks import KeySource
-from gateway.auth.principal import Role
 from gateway.clock import Clock
+from gateway.identity.principal import Role
 
 TokenUse = Literal["access", "id"]
 Claims = dict[str, Any]

@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from gateway.bootstrap import build_embedded
-from gateway.cli.inbound import service
+from gateway.bootstrap import build_embedded, wired
 from gateway.config import load_settings
 from gateway.dlq import DLQ_QUEUES, DLQ_STATUSES, MAX_REPLAY_BATCH, DlqService
 
@@ -41,7 +40,7 @@ def _with_dlq(args: argparse.Namespace, action: Any) -> int:
     settings = load_settings("embedded", WECARE_DATA_DIR=Path(args.data_dir))
     container = build_embedded(settings)
     try:
-        code: int = action(service(container, "dlq"), args, sys.stdout)
+        code: int = action(wired(container.dlq, "dlq"), args, sys.stdout)
         return code
     finally:
         container.close()

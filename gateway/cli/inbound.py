@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from gateway.bootstrap import build_embedded
-from gateway.config import ConfigError, load_settings
+from gateway.bootstrap import build_embedded, wired
+from gateway.config import load_settings
 from gateway.inbound.service import InboundService, IngestResult
 
 
@@ -32,21 +32,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ingest.set_defaults(func=run_ingest)
 
 
-def service(container: Any, name: str) -> Any:
-    """A wired service from the container (an attribute, or an entry of ``extras``)."""
-    found = getattr(container, name, None)
-    if found is None:
-        found = getattr(container, "extras", {}).get(name)
-    if found is None:
-        raise ConfigError(f"the {name} service is not wired in this build (gateway.bootstrap.wire_services)")
-    return found
-
-
 def run_ingest(args: argparse.Namespace) -> int:
     settings = load_settings("embedded", WECARE_DATA_DIR=Path(args.data_dir))
     container = build_embedded(settings)
     try:
-        return ingest_files(service(container, "inbound"), args.files, out=sys.stdout, fmt=args.format)
+        return ingest_files(wired(container.inbound, "inbound"), args.files, out=sys.stdout, fmt=args.format)
     finally:
         container.close()
 

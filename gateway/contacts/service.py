@@ -337,7 +337,7 @@ class ContactService:
         with contextlib.suppress(ConditionFailed):  # not ours (any more)
             self._table.delete({"contactId": guard_key}, condition=eq("ref", contact_id))
 
-    def _apply(self, contact_id: str, wanted: Mapping[str, Any], *, actor: str, source: str,
+    def _apply(self, contact_id: str, wanted: Mapping[str, Any], *, actor: str, source: str,  # noqa: PLR0912 - one optimistic attempt: guards, index and update share one undo log
                evidence: Mapping[str, Any] | None, phone: f.Phone | None = None) -> dict[str, Any]:
         for _ in range(_ATTEMPTS):
             current = self.get(contact_id)
@@ -495,7 +495,7 @@ def _duplicate(field_name: str, owner_id: str) -> Conflict:
                     code="DUPLICATE_CONTACT", details={"field": field_name, "contactId": owner_id})
 
 
-def _merge(
+def _merge(  # noqa: PLR0912 - the whole merge rule (fields, then consent that follows an address) in one place
     current: Mapping[str, Any], wanted: Mapping[str, Any], *, actor: str, now: float, source: str,
     evidence: Mapping[str, Any] | None,
 ) -> tuple[dict[str, Any], set[str], list[dict[str, Any]]] | None:

@@ -370,7 +370,7 @@ def _unsupported(kind: str, msg: Mapping[str, Any]) -> tuple[dict[str, Any], str
     return content, "", None
 
 
-def _content(kind: str, msg: Mapping[str, Any]) -> tuple[dict[str, Any], str, MediaRef | None]:
+def _content(kind: str, msg: Mapping[str, Any]) -> tuple[dict[str, Any], str, MediaRef | None]:  # noqa: PLR0912 - one branch per WhatsApp message type, as in Meta's payload reference
     raw_body = msg.get(kind) if kind else None
     if kind == "contacts" and isinstance(raw_body, list):
         return {"type": "contacts", "contacts": raw_body}, "", None

@@ -49,9 +49,9 @@ from gateway.inbound.parse import (
 )
 from gateway.inbound.sns_signature import SnsSignatureVerifier
 from gateway.inbound.statuses import StatusTracker
+from gateway.messages.repository import MessageRepository
 from gateway.metrics import Metrics
-from gateway.store.conditions import not_exists
-from gateway.store.port import ConditionFailed, Item, Tables
+from gateway.store.port import Item, Tables
 
 log = logging.getLogger("wecare.inbound")
 
@@ -121,7 +121,7 @@ class InboundService:
         on_stored: Sequence[Callable[[Item], None]] = (),
     ) -> None:
         self._tables = tables
-        self._messages = tables["Messages"]
+        self._messages = MessageRepository(tables)
         self._clock = clock
         self._contacts = contacts
         self._dlq = dlq
@@ -139,9 +139,7 @@ class InboundService:
         self._phone_ids: dict[str, str] = dict(meta_phone_number_ids or {})
         self._phone_lock = threading.Lock()
         self._contact_ids: OrderedDict[str, str] = OrderedDict()  # phone -> contact id, a bounded hint
-        retention = self._messages.schema.retention_seconds
-        self._retention = retention if retention is not None else 30 * 86400
-        dlq.register(INBOUND_DLQ, self.replay)  # replay runs exactly the code the original handler ran
+        self._retention = self._messages.retention
 
     # ------------------------------------------------------------------------------- entry points
 
@@ -306,7 +304,7 @@ class InboundService:
     def _store(self, message: InboundMessage) -> bool:
         """Store one inbound message; False when it was already stored."""
         message_id = inbound_message_id(message.whatsapp_message_id)
-        if self._messages.get({"messageId": message_id}) is not None:
+        if self._messages.get(message_id) is not None:
             self._count("duplicate", message.type)
             return False  # complete already: the put below is the last step of a successful run
         contact = self._contact_for(message)
@@ -339,9 +337,7 @@ class InboundService:
             self._apply_keyword(contact, message, message_id, match)
         # Never move the window beyond "now": a sender's clock (or a forged timestamp) cannot extend it.
         self._contacts.record_inbound(contact_id, float(min(message.timestamp, now)))
-        try:
-            self._messages.put(item, condition=not_exists("messageId"))
-        except ConditionFailed:
+        if not self._messages.insert(item):
             self._count("duplicate", message.type)
             return False
         self._count("stored", message.type)

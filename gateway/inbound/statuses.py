@@ -1,26 +1,16 @@
 """Delivery statuses (sent, delivered, read, failed) applied to outbound WhatsApp messages.
 
-Ordering. Meta does not deliver statuses in order, and SNS may deliver one twice, so an update only
-ever moves a message *forward* along one total order:
-
-    sending / unknown (0) < sent (1) < failed (2) < delivered (3) < read (4)
-
-``failed`` overrides ``sent`` (the send was accepted, then could not be delivered) but never
-``delivered`` or ``read``: once the phone has the message a failure report cannot undo that, and a
-``delivered``/``read`` is stronger evidence than an earlier failure. Because it is one total order,
-the final status is the highest one seen, whatever order the events arrive in, however often they
-are replayed. The time of every state seen is kept in ``statusTimestamps`` (first report wins), the
-errors of a failure in ``errorDetails``/``whatsappErrors``, and the conversation and pricing category
-for cost reports.
-
-Writes are optimistic: read the message, compute the merge, write it on condition that ``status`` and
-``statusVersion`` are still what was read, retry on a race. This works the same on SQLite and DynamoDB.
+Meta does not deliver statuses in order, and SNS may deliver one twice, so an update only ever moves a
+message forward along the order of :mod:`gateway.messages.status`; the writes themselves (optimistic,
+on ``status`` and ``statusVersion``) are :class:`~gateway.messages.repository.MessageRepository`'s. The
+time of every state seen is kept in ``statusTimestamps`` (first report wins), the errors of a failure
+in ``errorDetails``/``whatsappErrors``, and the conversation and pricing category for cost reports.
 
 A status for a message not recorded yet (the webhook can beat the gateway's own write of the
-``whatsappMessageId``) is kept as a *pending status* — Messages item ``status#<wamid>#<status>``,
-``kind="pending-status"``, no GSI attributes — and applied by :func:`apply_pending_statuses`, which the
-gateway calls right after it records a message's ``whatsappMessageId``. After storing a pending status
-the tracker looks for the message once more, so whichever of the two writes lands second applies it.
+``whatsappMessageId``) is kept as a *pending status* (``status#<wamid>#<status>``, no GSI attributes)
+and applied by :meth:`StatusTracker.apply_pending`, which the gateway calls right after it records a
+message's ``whatsappMessageId``. After storing a pending status the tracker looks for the message once
+more, so whichever of the two writes lands second applies it.
 """
 
 from __future__ import annotations
@@ -31,27 +21,16 @@ from typing import Any, Literal
 from gateway.clock import Clock
 from gateway.inbound.errors import InboundError
 from gateway.inbound.parse import STATUS_VALUES, StatusUpdate
+from gateway.messages.repository import MessageRepository, TooManyRaces, pending_key
+from gateway.messages.status import RANK, can_advance
 from gateway.metrics import Metrics
-from gateway.store.conditions import eq, not_exists
-from gateway.store.port import ConditionFailed, Item, Tables, Update
+from gateway.store.port import Item, Tables
 
 log = logging.getLogger("wecare.inbound.statuses")
 
-RANK: dict[str, int] = {"sending": 0, "unknown": 0, "sent": 1, "failed": 2, "delivered": 3, "read": 4}
-_MAX_RACES = 16
+__all__ = ["RANK", "StatusTracker", "apply_pending_statuses", "can_advance", "pending_key"]
 
 Outcome = Literal["applied", "recorded", "stale", "pending", "ignored"]
-
-
-def can_advance(current: str | None, new: str) -> bool:
-    """Whether a message in status ``current`` may move to ``new`` (see the module docstring)."""
-    if new not in STATUS_VALUES:
-        return False
-    return RANK[new] > RANK.get(current or "", 0)
-
-
-def pending_key(whatsapp_message_id: str, status: str) -> str:
-    return f"status#{whatsapp_message_id}#{status}"
 
 
 def _error_details(update: StatusUpdate) -> dict[str, Any]:
@@ -69,17 +48,12 @@ def _error_details(update: StatusUpdate) -> dict[str, Any]:
 
 class StatusTracker:
     def __init__(self, tables: Tables, clock: Clock, *, metrics: Metrics | None = None) -> None:
-        self._messages = tables["Messages"]
+        self._messages = MessageRepository(tables)
         self._clock = clock
         self._metrics = metrics
-        retention = self._messages.schema.retention_seconds
-        self._retention = retention if retention is not None else 30 * 86400
 
     def find_outbound(self, whatsapp_message_id: str) -> Item | None:
-        page = self._messages.query(
-            whatsapp_message_id, index="byWhatsappMessageId", filter=eq("direction", "outbound"), limit=10
-        )
-        return page.items[0] if page.items else None
+        return self._messages.find_outbound(whatsapp_message_id)
 
     def find_for(self, update: StatusUpdate) -> Item | None:
         """The outbound message a status is about.
@@ -106,17 +80,9 @@ class StatusTracker:
             outcome = self._merge(str(found["messageId"]), update)
             self._count(outcome)
             return outcome
-        now = self._clock.now()
         # Kept under the id the gateway will announce (the AWS message id when the event has one).
         pending_id = _ids(update)[0]
-        self._messages.put({
-            "messageId": pending_key(pending_id, update.status),
-            "kind": "pending-status",
-            "pendingFor": pending_id,
-            "statusEvent": update.to_dict(),
-            "receivedAt": now,
-            "expiresAt": int(now) + self._retention,
-        })
+        self._messages.put_pending_status(pending_id, update.status, update.to_dict(), self._clock.now())
         self._count("pending")
         # The gateway may have recorded the message between our lookup and our put.
         if self.find_outbound(pending_id) is not None:
@@ -130,73 +96,61 @@ class StatusTracker:
             return 0
         applied = 0
         for status in STATUS_VALUES:
-            key = {"messageId": pending_key(whatsapp_message_id, status)}
-            item = self._messages.get(key)
-            if item is None or item.get("kind") != "pending-status":
+            item = self._messages.pending_status(whatsapp_message_id, status)
+            if item is None:
                 continue
             self._merge(str(found["messageId"]), StatusUpdate.from_dict(item["statusEvent"]))
-            self._messages.delete(key)
+            self._messages.drop_pending_status(whatsapp_message_id, status)
             applied += 1
         return applied
 
     def _merge(self, message_id: str, update: StatusUpdate) -> Outcome:
-        key = {"messageId": message_id}
-        for _ in range(_MAX_RACES):
-            current = self._messages.get(key)
-            if current is None:
-                raise InboundError(f"message {message_id} vanished while applying a status")
-            changes, outcome = self._changes(current, update)
-            if not changes:
-                return outcome
-            version, status = current.get("statusVersion"), current.get("status")
-            guard = (
-                (not_exists("status") if status is None else eq("status", status))
-                & (not_exists("statusVersion") if version is None else eq("statusVersion", version))
-            )
-            changes["statusVersion"] = int(version or 0) + 1
-            try:
-                self._messages.update(key, Update(set=changes), condition=guard)
-            except ConditionFailed:
-                continue  # someone else wrote first: re-read and merge again
-            log.info(
-                "status %s", outcome,
-                extra={"messageId": message_id, "status": update.status, "from": current.get("status")},
-            )
-            return outcome
-        raise InboundError(
-            f"gave up applying status {update.status} to {message_id}: too many concurrent writes"
-        )
+        def changes_for(current: Item) -> tuple[dict[str, Any], Outcome]:
+            return _changes(current, update)
 
-    @staticmethod
-    def _changes(current: Item, update: StatusUpdate) -> tuple[dict[str, Any], Outcome]:
-        changes: dict[str, Any] = {}
-        stamps = dict(current.get("statusTimestamps") or {})
-        if update.status not in stamps:
-            stamps[update.status] = update.timestamp
-            changes["statusTimestamps"] = stamps
-        advance = can_advance(current.get("status"), update.status)
-        if advance:
-            changes["status"] = update.status
-            if update.status == "failed":
-                changes["errorDetails"] = _error_details(update)
-                changes["whatsappErrors"] = update.errors
-        if update.conversation:
-            merged = {**(current.get("conversation") or {}), **update.conversation}
-            if merged != current.get("conversation"):
-                changes["conversation"] = merged
-        if update.pricing:
-            merged = {**(current.get("pricing") or {}), **update.pricing}
-            if merged != current.get("pricing"):
-                changes["pricing"] = merged
-        if update.aws_message_id and not current.get("awsMessageId"):
-            changes["awsMessageId"] = update.aws_message_id
-        if update.whatsapp_message_id and not current.get("metaMessageId"):
-            changes["metaMessageId"] = update.whatsapp_message_id
-        return changes, ("applied" if advance else "recorded" if changes else "stale")
+        try:
+            outcome = self._messages.merge(message_id, changes_for)
+        except TooManyRaces:
+            raise InboundError(
+                f"gave up applying status {update.status} to {message_id}: too many concurrent writes"
+            ) from None
+        if outcome is None:
+            raise InboundError(f"message {message_id} vanished while applying a status")
+        if outcome != "stale":
+            log.info("status %s", outcome, extra={"messageId": message_id, "status": update.status})
+        return outcome
 
     def _count(self, outcome: str) -> None:
         if self._metrics is not None:
             self._metrics.inc("inbound_statuses_total", {"outcome": outcome})
+
+
+def _changes(current: Item, update: StatusUpdate) -> tuple[dict[str, Any], Outcome]:
+    """What ``update`` changes on the stored message: forward-only status, first-seen times, details."""
+    changes: dict[str, Any] = {}
+    stamps = dict(current.get("statusTimestamps") or {})
+    if update.status not in stamps:
+        stamps[update.status] = update.timestamp
+        changes["statusTimestamps"] = stamps
+    advance = can_advance(current.get("status"), update.status)
+    if advance:
+        changes["status"] = update.status
+        if update.status == "failed":
+            changes["errorDetails"] = _error_details(update)
+            changes["whatsappErrors"] = update.errors
+    if update.conversation:
+        merged = {**(current.get("conversation") or {}), **update.conversation}
+        if merged != current.get("conversation"):
+            changes["conversation"] = merged
+    if update.pricing:
+        merged = {**(current.get("pricing") or {}), **update.pricing}
+        if merged != current.get("pricing"):
+            changes["pricing"] = merged
+    if update.aws_message_id and not current.get("awsMessageId"):
+        changes["awsMessageId"] = update.aws_message_id
+    if update.whatsapp_message_id and not current.get("metaMessageId"):
+        changes["metaMessageId"] = update.whatsapp_message_id
+    return changes, ("applied" if advance else "recorded" if changes else "stale")
 
 
 def _ids(update: StatusUpdate) -> list[str]:

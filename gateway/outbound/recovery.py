@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 from gateway.alerts import Alerts
 from gateway.clock import Clock
+from gateway.messages.repository import MessageRepository
 from gateway.metrics import Metrics
-from gateway.store.conditions import SortKey, eq
-from gateway.store.port import ConditionFailed, Tables, Update
+from gateway.store.port import Tables
 
 log = logging.getLogger("wecare.gateway.outbound.recovery")
 
@@ -43,7 +43,7 @@ class SendRecovery:
     ) -> None:
         if stale_after <= 0:
             raise ValueError("stale_after must be positive")
-        self._messages = tables["Messages"]
+        self._messages = MessageRepository(tables)
         self._clock = clock
         self._alerts = alerts
         self._metrics = metrics
@@ -51,20 +51,11 @@ class SendRecovery:
 
     def run(self) -> RecoveryReport:
         now = self._clock.now()
-        cutoff = now - self._stale_after
-        marked: list[str] = []
-        cursor: str | None = None
-        while True:
-            page = self._messages.query(
-                "sending", index="byStatus", sort=SortKey("lt", cutoff), filter=eq("kind", "message"),
-                limit=100, cursor=cursor,
-            )
-            for item in page.items:
-                if self._mark_unknown(item, now):
-                    marked.append(str(item["messageId"]))
-            if page.cursor is None:
-                break
-            cursor = page.cursor
+        marked = [
+            str(item["messageId"])
+            for item in self._messages.stale_sending(now - self._stale_after)
+            if self._mark_unknown(item, now)
+        ]
         if marked:
             self._alerts.publish(
                 "critical",
@@ -76,28 +67,16 @@ class SendRecovery:
         return RecoveryReport(marked)
 
     def _mark_unknown(self, item: dict[str, object], now: float) -> bool:
-        stamps = item.get("statusTimestamps")
-        stamps = dict(stamps) if isinstance(stamps, dict) else {}
-        stamps["unknown"] = now
-        try:
-            self._messages.update(
-                {"messageId": item["messageId"]},
-                Update(set={
-                    "status": "unknown",
-                    "statusTimestamps": stamps,
-                    "errorDetails": {
-                        "code": "OUTCOME_UNKNOWN",
-                        "message": (
-                            f"still 'sending' after {self._stale_after:.0f} s: the process stopped between "
-                            "the provider call and recording its result; not resent automatically"
-                        ),
-                        "requestId": None,
-                    },
-                }),
-                condition=eq("status", "sending"),  # it may have finished meanwhile
-            )
-        except ConditionFailed:
-            return False
+        details = {
+            "code": "OUTCOME_UNKNOWN",
+            "message": (
+                f"still 'sending' after {self._stale_after:.0f} s: the process stopped between "
+                "the provider call and recording its result; not resent automatically"
+            ),
+            "requestId": None,
+        }
+        if not self._messages.mark_unknown(item, now, details):
+            return False  # it finished meanwhile
         channel = str(item.get("channel", ""))
         self._metrics.inc("messages_unknown_total", {"channel": channel})
         log.error(

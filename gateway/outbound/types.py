@@ -14,17 +14,17 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from channels.base import Channel, MediaKind
 from channels.dryrun import DryRunRecord
 from gateway.errors import DomainError, InvalidInput
+from gateway.messages.status import MessageStatus
 
-Channel = Literal["whatsapp", "sms", "email"]
 Kind = Literal["text", "media", "template", "email"]
 Origin = Literal["api", "bulk", "ai"]
-MediaKind = Literal["image", "video", "audio", "document", "sticker"]
 Category = Literal["template", "free-form", "service"]
 
 CHANNELS: tuple[Channel, ...] = ("whatsapp", "sms", "email")
@@ -223,43 +223,97 @@ Status = Literal["rejected", "sending", "sent", "delivered", "read", "failed", "
 
 
 @dataclass(frozen=True)
+class Reason:
+    code: str
+    message: str
+
+
+class DecisionRecord(Mapping[str, Any]):
+    """A stored decision, typed (allowed, reasons with their messages, warnings), and still readable as
+    the JSON document stored with the message (``record["audits"]``)."""
+
+    def __init__(self, document: Mapping[str, Any] | None) -> None:
+        self._doc: dict[str, Any] = dict(document or {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._doc[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._doc)
+
+    def __len__(self) -> int:
+        return len(self._doc)
+
+    def __repr__(self) -> str:
+        return f"DecisionRecord({self._doc!r})"
+
+    @property
+    def allowed(self) -> bool:
+        return bool(self._doc.get("allowed"))
+
+    @property
+    def reasons(self) -> list[str]:
+        return [str(r) for r in self._doc.get("reasons", []) or []]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [str(w) for w in self._doc.get("warnings", []) or []]
+
+    def reason_details(self) -> list[Reason]:
+        """Each deny reason with the message of the first rule that gave it."""
+        messages: dict[str, str] = {}
+        for violation in self._doc.get("violations", []) or []:
+            code = str(violation.get("reason", ""))
+            if code and code not in messages:
+                messages[code] = str(violation.get("message", ""))
+        return [Reason(code, messages.get(code, "")) for code in self.reasons]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._doc)
+
+
+Failure = Literal["content", "provider", "unknown"]
+
+
+@dataclass(frozen=True)
 class SendOutcome:
     """The gateway's answer for one request.
 
     ``status`` is the stored message's status: ``rejected`` (policy said no; nothing was sent),
     ``sent``, ``failed`` (``error`` says why), or — for a repeat of a request still in flight —
-    ``sending``. ``replayed`` is true when this is the stored result of an earlier identical request.
+    ``sending``. ``failure`` says what kind of failure it was: the channel refused the content before
+    sending (``content``), the provider refused or failed it (``provider``), or nobody knows whether it
+    left (``unknown``). ``replayed`` is true when this is the stored result of an earlier identical request.
     """
 
     message_id: str
-    status: str
+    status: MessageStatus
     channel: str
-    decision: Mapping[str, Any]
+    decision: DecisionRecord
     message: Mapping[str, Any]
     error: Mapping[str, Any] | None = None
     replayed: bool = False
+    failure: Failure | None = None
 
     @property
     def allowed(self) -> bool:
-        return bool(self.decision.get("allowed"))
+        return self.decision.allowed
 
     @property
     def reasons(self) -> list[str]:
-        return [str(r) for r in self.decision.get("reasons", [])]
+        return self.decision.reasons
 
 
 class SendFailed(DomainError):
-    """The provider refused or failed the send; the message is stored as ``failed`` (HTTP 502)."""
+    """The provider refused or failed the send; the message is stored as ``failed``."""
 
     code = "SEND_FAILED"
-    http_status = 502
 
 
 class PolicyDenied(DomainError):
-    """The policy refused the message; it is stored as ``rejected`` and nothing was sent (HTTP 422)."""
+    """The policy refused the message; it is stored as ``rejected`` and nothing was sent."""
 
     code = "POLICY_DENIED"
-    http_status = 422
 
 
 class Outbox:

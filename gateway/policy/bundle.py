@@ -385,7 +385,7 @@ def _parse_rule(src: _Source, path: YamlPath, item: Any) -> Rule | None:
                 message_expr, str(description).strip())
 
 
-def parse_bundle(files: Mapping[str, str]) -> Bundle:
+def parse_bundle(files: Mapping[str, str]) -> Bundle:  # noqa: PLR0912 - reads bundle.yaml top to bottom, collecting every problem before failing once
     """Build a bundle from its files (name → text); ``bundle.yaml`` names the rest."""
     out = _Collector()
     if "bundle.yaml" not in files:

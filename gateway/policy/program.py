@@ -62,7 +62,7 @@ def _error_text(program: Program, exc: BaseException) -> str:
         return type(exc).__name__
 
 
-def run(program: Program, policy_input: Mapping[str, Any]) -> Decision:
+def run(program: Program, policy_input: Mapping[str, Any]) -> Decision:  # noqa: PLR0912, PLR0915 - the hot loop of every decision: inline, fail closed at each step
     """Evaluate every policy; never raises for bad input (fail closed: POLICY_ERROR)."""
     doc, problems = normalize(policy_input)
     act = program.activation(doc)

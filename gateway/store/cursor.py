@@ -18,10 +18,12 @@ import hmac
 import json
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from gateway import safejson
+from gateway.errors import InvalidInput
 from gateway.store.conditions import not_exists
 from gateway.store.port import ConditionFailed, InvalidCursor
 
@@ -82,6 +84,15 @@ class CursorCodec:
             raise InvalidCursor("the cursor belongs to a different query; start again without it")
         key: dict[str, Any] = data["k"]
         return key
+
+
+@contextmanager
+def as_invalid_input() -> Iterator[None]:
+    """Services turn a refused cursor into the caller's mistake here (the API maps that to 422)."""
+    try:
+        yield
+    except InvalidCursor as exc:
+        raise InvalidInput(str(exc), code="INVALID_CURSOR", details={"field": "cursor"}) from None
 
 
 def stored_key(table: Table) -> bytes:

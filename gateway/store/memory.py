@@ -13,21 +13,7 @@ from gateway.store.conditions import Condition, SortKey, evaluate, sort_key_matc
 from gateway.store.cursor import CursorCodec, stored_key
 from gateway.store.port import ConditionFailed, Item, Key, Page, Update
 from gateway.store.schema import TableSchema, table_schemas
-
-
-def apply_update(current: Item | None, key: Key, update: Update) -> Item:
-    """The item after ``update``; shared by adapters that evaluate updates in Python."""
-    item: Item = dict(current) if current is not None else dict(key)
-    for name, value in update.set.items():
-        item[name] = value
-    for name, delta in update.add.items():
-        base = item.get(name, 0)
-        if isinstance(base, bool) or not isinstance(base, int | float):
-            raise ConditionFailed(f"cannot add to non-numeric attribute {name!r}")
-        item[name] = base + delta
-    for name in update.remove:
-        item.pop(name, None)
-    return item
+from gateway.store.updates import apply_update
 
 
 def _sortable(value: Any) -> tuple[int, Any]:

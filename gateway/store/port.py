@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gateway.errors import InvalidInput
 from gateway.store.conditions import Condition, SortKey
 from gateway.store.schema import TableSchema
 
@@ -36,8 +35,8 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached or opened (corrupt file, locked, missing table, throttled)."""
 
 
-class InvalidCursor(StoreError, InvalidInput):
-    """A pagination cursor was malformed or belongs to another query: the caller's mistake (422)."""
+class InvalidCursor(StoreError):
+    """A pagination cursor was forged, edited or belongs to another query: the caller's mistake."""
 
     code = "INVALID_CURSOR"
 

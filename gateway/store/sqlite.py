@@ -26,10 +26,10 @@ from gateway.clock import Clock
 from gateway.store import keys
 from gateway.store.conditions import Attr, Condition, SortKey, evaluate
 from gateway.store.cursor import CursorCodec, stored_key
-from gateway.store.memory import apply_update
 from gateway.store.port import ConditionFailed, InvalidCursor, Item, Key, Page, StoreUnavailable, Update
 from gateway.store.schema import KeyAttr, TableSchema, table_schemas
 from gateway.store.sqlitedb import DEFAULT_BUSY_TIMEOUT, SqliteDatabase
+from gateway.store.updates import apply_update
 
 DEFAULT_FILE_NAME = "wecare.db"
 MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's limit, enforced here too so nothing works only locally

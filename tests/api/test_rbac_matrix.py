@@ -22,10 +22,10 @@ from gateway.api.app import create_app
 from gateway.api.security import api_routes
 from gateway.auth.permissions import ACTIONS, PUBLIC, rule_for
 from gateway.auth.permissions import ROUTES as PERMISSIONS
-from gateway.auth.principal import Role
 from gateway.bootstrap import Container, build_embedded, build_in_memory
 from gateway.clock import FakeClock
 from gateway.config import Settings, load_settings
+from gateway.identity.principal import Role
 
 PASSWORD = "correct horse battery"
 CALLERS: tuple[Role | None, ...] = (None, Role.Viewer, Role.Operator, Role.Admin)

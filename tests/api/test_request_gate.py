@@ -279,3 +279,21 @@ def test_metrics_are_off_outside_local_without_a_token(tmp_path: Path, environme
     finally:
         container.close()
     assert reply.status_code == 404 and "METRICS_TOKEN" in reply.json()["error"]["message"]
+
+
+# -- bodies that cannot be decoded say so ------------------------------------------------------------------
+
+
+def test_a_body_that_is_not_utf8_is_a_400_malformed_body(product: Product) -> None:
+    reply = product.client.post("/api/auth/login", content=b"\xff\xfe{",
+                                headers={"content-type": "application/json"})
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == "MALFORMED_BODY"
+    assert "UTF-8" in reply.json()["error"]["message"]
+
+
+def test_malformed_json_names_the_body_not_a_character_offset(product: Product) -> None:
+    reply = product.client.post("/api/auth/login", content=b"{bad",
+                                headers={"content-type": "application/json"})
+    assert reply.status_code == 422
+    assert reply.json()["error"]["details"]["fields"][0]["field"] == "body"

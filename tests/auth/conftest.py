@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from gateway.auth.passwords import Passwords
 from gateway.clock import FakeClock
+from gateway.identity.passwords import Passwords
 
 from .support import MintToken, World, build_world, cheap_passwords_instance, make_minter, new_key
 

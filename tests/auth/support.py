@@ -20,11 +20,11 @@ from gateway.api.app import create_app
 from gateway.audit import AuditLog
 from gateway.auth.identity import LocalIdentity, local_identity
 from gateway.auth.jwks import public_jwk
-from gateway.auth.passwords import Passwords
 from gateway.bootstrap import Container, build_in_memory
 from gateway.clock import FakeClock
 from gateway.config import Settings
 from gateway.contacts.service import ContactService
+from gateway.identity.passwords import Passwords
 from gateway.users import UserService
 
 with warnings.catch_warnings():

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from gateway.audit import AuditLog
-from gateway.auth.passwords import Passwords
-from gateway.auth.principal import Role
 from gateway.clock import FakeClock
 from gateway.errors import Conflict
+from gateway.identity.passwords import Passwords
+from gateway.identity.principal import Role
 from gateway.store.conditions import Condition, SortKey, eq
 from gateway.store.dynamodb import DynamoTables, create_dynamodb_tables
 from gateway.store.memory import MemoryTables

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 
 from gateway.auth import permissions
 from gateway.auth.permissions import PUBLIC, rule_for
-from gateway.auth.principal import Role
+from gateway.identity.principal import Role
 from gateway.logs import JsonFormatter
 
 from .support import World, bearer

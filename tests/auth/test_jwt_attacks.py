@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from gateway.auth.errors import InvalidToken, NoRole
 from gateway.auth.jwks import RemoteJwks
-from gateway.auth.passwords import Passwords
-from gateway.auth.principal import Role
 from gateway.auth.tokens import TokenVerifier, cognito_issuer, cognito_jwks_url, role_from_groups
 from gateway.clock import FakeClock
+from gateway.identity.passwords import Passwords
+from gateway.identity.principal import Role
 
 from .support import (
     CLIENT_ID,

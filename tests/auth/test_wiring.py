@@ -8,8 +8,7 @@ from types import SimpleNamespace
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from gateway.auth.identity import CognitoIdentity, LocalIdentity
-from gateway.auth.wiring import first_admin_lines, wire_identity
-from gateway.bootstrap import build_in_memory
+from gateway.bootstrap import build_in_memory, first_admin_lines, wire_identity
 from gateway.clock import FakeClock
 from gateway.config import Settings
 from gateway.contacts.service import ContactService

@@ -12,11 +12,11 @@ from starlette.exceptions import StarletteDeprecationWarning
 from gateway.api.app import create_app
 from gateway.audit import AuditLog
 from gateway.auth.identity import local_identity
-from gateway.auth.passwords import Passwords
 from gateway.bootstrap import build_in_memory
 from gateway.clock import FakeClock
 from gateway.config import Settings
 from gateway.contacts.service import ContactService
+from gateway.identity.passwords import Passwords
 from gateway.users import UserService
 
 with warnings.catch_warnings():

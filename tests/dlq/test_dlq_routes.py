@@ -9,9 +9,9 @@ from gateway.api.deps import get_principal
 from gateway.api.errors import install_error_handlers
 from gateway.api.routes import dlq as dlq_routes
 from gateway.audit import AuditLog
-from gateway.auth.principal import Principal, Role
 from gateway.clock import FakeClock
 from gateway.dlq import DlqService
+from gateway.identity.principal import Principal, Role
 from gateway.queue.memory import MemoryQueues
 from gateway.store.memory import MemoryTables
 

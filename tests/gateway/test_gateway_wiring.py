@@ -8,12 +8,12 @@ from pathlib import Path
 from channels.wiring import build_drivers, default_builders
 from gateway.alerts import LocalAlerts
 from gateway.audit import AuditLog
+from gateway.bootstrap import gateway_from_bundle
 from gateway.clock import FakeClock
 from gateway.config import Environment, SendMode, Settings
 from gateway.contacts.service import ContactService
-from gateway.messages import MessageQueryService
+from gateway.messages.query import MessageQueryService
 from gateway.metrics import Metrics
-from gateway.outbound.gateway import gateway_from_bundle
 from gateway.outbound.recovery import SendRecovery
 from gateway.outbound.types import OutboundRequest, Outbox, TemplateContent, TextContent
 from gateway.policy import PolicyEngine, load_bundle

@@ -12,9 +12,9 @@ from channels.errors import ChannelUnavailable
 from gateway.api.deps import get_principal
 from gateway.api.errors import install_error_handlers
 from gateway.api.routes import messages as routes
-from gateway.auth.principal import Principal, Role
 from gateway.clock import FakeClock
-from gateway.messages import MessageQueryService
+from gateway.identity.principal import Principal, Role
+from gateway.messages.query import MessageQueryService
 from gateway.outbound.gateway import Gateway
 from gateway.store.memory import MemoryTables
 
@@ -192,7 +192,7 @@ def test_unconfigured_sending_is_503(tables: MemoryTables) -> None:
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(routes.router, prefix="/api")
-    app.state.container = SimpleNamespace()
+    app.state.container = SimpleNamespace(gateway=None)
     app.dependency_overrides[get_principal] = lambda: Principal("u", "u@example.com", Role.Operator)
     res = TestClient(app).post(
         "/api/messages", json={"contactId": "c", "channel": "sms", "text": {"body": "x"}}

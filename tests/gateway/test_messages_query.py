@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from gateway.clock import FakeClock
 from gateway.errors import InvalidInput, NotFound
-from gateway.messages import MessageQueryService
+from gateway.messages.query import MessageQueryService
 from gateway.store.memory import MemoryTables
 
 T0 = 1_764_067_200.0

@@ -7,7 +7,7 @@ import pytest
 
 from gateway.clock import FakeClock
 from gateway.dlq import DlqService
-from gateway.inbound.service import InboundService
+from gateway.inbound.service import INBOUND_DLQ, InboundService
 from gateway.queue.memory import MemoryQueues
 from gateway.store.memory import MemoryTables
 
@@ -44,7 +44,9 @@ def make_service(
     tables: MemoryTables, clock: FakeClock, contacts: FakeContacts, dlq: DlqService
 ) -> Callable[..., InboundService]:
     def build(**kw: Any) -> InboundService:
-        return InboundService(tables, clock, kw.pop("contacts", contacts), dlq, **kw)
+        service = InboundService(tables, clock, kw.pop("contacts", contacts), dlq, **kw)
+        dlq.register(INBOUND_DLQ, service.replay)  # as the composition root does
+        return service
 
     return build
 

@@ -19,7 +19,7 @@ from gateway.cli.main import main
 from gateway.clock import FakeClock
 from gateway.contacts.service import ContactService
 from gateway.dlq import DlqService
-from gateway.inbound.service import InboundService, inbound_message_id
+from gateway.inbound.service import INBOUND_DLQ, InboundService, inbound_message_id
 from gateway.queue.local import LocalQueues
 from gateway.store.conditions import eq
 from gateway.store.sqlite import SqliteTables
@@ -37,7 +37,9 @@ class Embedded:
         self.dlq = DlqService(self.tables, self.queues, clock, audit=self.audit)
 
     def service(self, contacts: Any = None) -> InboundService:
-        return InboundService(self.tables, self.clock, contacts or self.contacts, self.dlq)
+        service = InboundService(self.tables, self.clock, contacts or self.contacts, self.dlq)
+        self.dlq.register(INBOUND_DLQ, service.replay)
+        return service
 
     def inbound(self) -> list[dict[str, Any]]:
         return self.tables["Messages"].scan(filter=eq("direction", "inbound"), limit=1000).items
@@ -200,7 +202,7 @@ def test_ingest_command_without_a_wired_service_says_so(
 ) -> None:
 
     monkeypatch.setattr(
-        cli, "build_embedded", lambda settings: SimpleNamespace(extras={}, close=lambda: None)
+        cli, "build_embedded", lambda settings: SimpleNamespace(inbound=None, close=lambda: None)
     )
     assert (
         main(["inbound", "ingest", str(FIXTURES / "eum-inbound-text.eum.json"), "--data-dir", str(tmp_path)])

@@ -12,7 +12,7 @@ from moto import mock_aws
 from gateway.clock import FakeClock
 from gateway.dlq import DlqService
 from gateway.inbound.media import MediaDownloader, media_file_id
-from gateway.inbound.service import InboundService, inbound_message_id
+from gateway.inbound.service import INBOUND_DLQ, InboundService, inbound_message_id
 from gateway.store.conditions import eq
 from gateway.store.memory import MemoryTables
 
@@ -61,7 +61,9 @@ def build(
     aws: dict[str, Any], tables: MemoryTables, clock: FakeClock, contacts: FakeContacts, dlq: DlqService
 ) -> InboundService:
     media = MediaDownloader(aws["social"], tables, clock, bucket=BUCKET, prefix=PREFIX, s3=aws["s3"])
-    return InboundService(tables, clock, contacts, dlq, media=media)
+    service = InboundService(tables, clock, contacts, dlq, media=media)
+    dlq.register(INBOUND_DLQ, service.replay)
+    return service
 
 
 def expected_params(message_id: str, media_id: str = IMAGE_MEDIA_ID, phone: str = P1) -> dict[str, Any]:

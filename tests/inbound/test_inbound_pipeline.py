@@ -10,7 +10,7 @@ import pytest
 from gateway.clock import FakeClock
 from gateway.dlq import DlqService
 from gateway.inbound.keywords import KeywordConfig
-from gateway.inbound.service import InboundService, inbound_message_id
+from gateway.inbound.service import INBOUND_DLQ, InboundService, inbound_message_id
 from gateway.queue.memory import MemoryQueues
 from gateway.store.conditions import eq
 from gateway.store.memory import MemoryTables
@@ -295,6 +295,7 @@ def test_forced_failure_lands_in_dlq_and_replay_after_the_fix_stores_exactly_onc
 ) -> None:
     contacts = FlakyContacts(clock)
     service = InboundService(tables, clock, contacts, dlq)
+    dlq.register(INBOUND_DLQ, service.replay)
     result = service.ingest_document(load("eum-inbound-text.sns-lambda.json"))
     assert result.deadLettered == 1 and "contacts store unavailable" in result.errors[0]
     assert inbound_messages(tables) == []

@@ -201,7 +201,7 @@ def test_signed_meta_body_that_is_not_json_is_dead_lettered(client: TestClient, 
 def test_no_inbound_service_is_503() -> None:
     app = FastAPI()
     install_error_handlers(app)
-    app.state.container = SimpleNamespace(extras={})
+    app.state.container = SimpleNamespace(inbound=None)
     app.include_router(webhooks.router, prefix="/webhooks")
     response = TestClient(app).post("/webhooks/sns", content=b"{}")
     assert response.status_code == 503 and response.json()["error"]["code"] == "UNAVAILABLE"
@@ -212,8 +212,8 @@ def test_in_the_full_app_webhooks_are_public_and_the_dlq_is_not(
 ) -> None:
     container = build_in_memory(Settings(), clock)
     dlq = DlqService(container.tables, container.queues, clock)
-    container.extras["dlq"] = dlq
-    container.extras["inbound"] = InboundService(
+    container.dlq = dlq
+    container.inbound = InboundService(
         container.tables, clock, contacts, dlq, sns=SnsSignatureVerifier(TOPIC, fetcher)
     )
     client = TestClient(create_app(container))

@@ -13,9 +13,9 @@ from starlette.exceptions import StarletteDeprecationWarning
 from gateway.api.deps import get_principal
 from gateway.api.errors import install_error_handlers
 from gateway.api.routes import policies
-from gateway.auth.principal import Principal, Role
 from gateway.clock import FakeClock
 from gateway.decisions import DecisionService
+from gateway.identity.principal import Principal, Role
 from gateway.policy.bundle import Bundle
 from gateway.policy.engine import PolicyEngine
 from gateway.store.memory import MemoryTables
@@ -143,13 +143,13 @@ def test_a_malformed_cursor_is_a_422(client: TestClient) -> None:
 
 
 def test_without_an_engine_the_routes_say_so(tables: MemoryTables) -> None:
-    client = app_with(SimpleNamespace(extras={}))
+    client = app_with(SimpleNamespace(policy=None))
     response = client.get("/api/policies")
     assert response.status_code == 503 and "policy engine" in response.json()["error"]["message"]
 
 
-def test_the_engine_may_come_from_container_extras(fast: PolicyEngine) -> None:
-    client = app_with(SimpleNamespace(extras={"policy": fast}))
+def test_the_engine_comes_from_the_container(fast: PolicyEngine) -> None:
+    client = app_with(SimpleNamespace(policy=fast))
     assert client.get("/api/policies").json()["name"] == "wecare"
 
 

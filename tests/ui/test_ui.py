@@ -235,7 +235,7 @@ def test_helvetica_light_white_pages_and_black_13px_buttons(desktop: Page, serve
 # ---------------------------------------------------------------------- contacts, DM, decisions
 
 
-def test_whatsapp_text_is_refused_and_a_template_is_sent_with_its_decision(
+def test_whatsapp_text_is_refused_and_a_template_is_sent_with_its_decision(  # noqa: PLR0915 - one journey; split, each part would replay the steps before it
     desktop: Page, server: Server, shots: Path
 ) -> None:
     page = desktop

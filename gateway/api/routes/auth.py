@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import ContainerDep, PrincipalDep
 from gateway.auth.errors import InvalidCredentials, LoginThrottled
+from gateway.auth.identity import LocalIdentity
 from gateway.errors import NotFound, TooManyRequests, Unauthenticated
 
 router = APIRouter()
@@ -23,14 +24,13 @@ class LoginBody(BaseModel):
 
 @router.post("/auth/login")
 def login(body: LoginBody, request: Request, container: ContainerDep) -> dict[str, Any]:
-    identity = getattr(container, "identity", None)
-    login_fn = getattr(identity, "login", None)
-    if login_fn is None:
+    identity = container.identity
+    if not isinstance(identity, LocalIdentity):  # Cognito (or none): no password sign-in here
         raise NotFound("password sign-in is not offered here; sign in through Cognito",
                        code="LOCAL_LOGIN_UNAVAILABLE")
     client = request.client.host if request.client is not None else "unknown"
     try:
-        result = login_fn(body.email, body.password, client=client)
+        result = identity.login(body.email, body.password, client=client)
     except InvalidCredentials:
         raise Unauthenticated("wrong e-mail or password", code="INVALID_CREDENTIALS") from None
     except LoginThrottled as exc:

@@ -7,10 +7,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from gateway.api.deps import ContainerDep, PrincipalDep
+from gateway.api.deps import ContactsDep, PrincipalDep
 from gateway.api.security import require_action
-from gateway.contacts.service import ContactService
-from gateway.errors import Unavailable
 
 router = APIRouter()
 
@@ -31,13 +29,6 @@ class ContactFields(BaseModel):
     consentEvidence: str | dict[str, Any] | None = None
 
 
-def _contacts(container: Any) -> ContactService:
-    contacts = getattr(container, "contacts", None)
-    if not isinstance(contacts, ContactService):
-        raise Unavailable("contacts are not configured on this server")
-    return contacts
-
-
 def _changes(body: ContactFields) -> tuple[dict[str, Any], str]:
     given = body.model_dump(exclude_unset=True)
     source = given.pop("source", "api")
@@ -45,8 +36,7 @@ def _changes(body: ContactFields) -> tuple[dict[str, Any], str]:
 
 
 @router.post("/contacts", status_code=201)
-def create_contact(body: ContactFields, container: ContainerDep, principal: PrincipalDep) -> dict[str, Any]:
-    contacts = _contacts(container)
+def create_contact(body: ContactFields, principal: PrincipalDep, contacts: ContactsDep) -> dict[str, Any]:
     data, source = _changes(body)
     for attr in ("optInWhatsApp", "optInSms", "optInEmail", "name"):
         if attr in data and data[attr] is None:
@@ -58,14 +48,13 @@ def create_contact(body: ContactFields, container: ContainerDep, principal: Prin
 @router.get("/contacts")
 def search_contacts(
     request: Request,
-    container: ContainerDep,
+    contacts: ContactsDep,
     *,
     q: str | None = Query(None, max_length=200),
     limit: int = Query(20, ge=1, le=100),
     cursor: str | None = Query(None, max_length=4096),
     includeDeleted: bool = Query(False),
 ) -> dict[str, Any]:
-    contacts = _contacts(container)
     if includeDeleted:
         require_action(request, "contacts.include_deleted")
     if q is not None and q.strip():
@@ -79,25 +68,23 @@ def search_contacts(
 def read_contact(
     contact_id: str,
     request: Request,
-    container: ContainerDep,
+    contacts: ContactsDep,
     includeDeleted: bool = Query(False),
 ) -> dict[str, Any]:
-    contacts = _contacts(container)
     if includeDeleted:
         require_action(request, "contacts.include_deleted")
     return contacts.present(contacts.get(contact_id, include_deleted=includeDeleted))
 
 
 @router.patch("/contacts/{contact_id}")
-def update_contact(contact_id: str, body: ContactFields, container: ContainerDep,
-                   principal: PrincipalDep) -> dict[str, Any]:
-    contacts = _contacts(container)
+def update_contact(contact_id: str, body: ContactFields, principal: PrincipalDep,
+                   contacts: ContactsDep) -> dict[str, Any]:
     changes, source = _changes(body)
     updated = contacts.update(contact_id, changes, actor=principal.user_id, source=source)
     return contacts.present(updated)
 
 
 @router.delete("/contacts/{contact_id}", status_code=204)
-def delete_contact(contact_id: str, container: ContainerDep, principal: PrincipalDep) -> Response:
-    _contacts(container).delete(contact_id, actor=principal.user_id)
+def delete_contact(contact_id: str, principal: PrincipalDep, contacts: ContactsDep) -> Response:
+    contacts.delete(contact_id, actor=principal.user_id)
     return Response(status_code=204)

@@ -22,10 +22,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway import safejson
-from gateway.api.deps import ContainerDep, PrincipalDep
-from gateway.errors import DomainError, InvalidInput, Unavailable
-from gateway.messages import MessageQueryService, public_view
-from gateway.outbound.gateway import Gateway
+from gateway.api.deps import GatewayDep, MessagesDep, PrincipalDep
+from gateway.errors import InvalidInput, TooLarge
+from gateway.messages.query import public_view
+from gateway.messages.status import MessageStatus
 from gateway.outbound.types import (
     Content,
     EmailContent,
@@ -47,11 +47,6 @@ MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # WhatsApp's largest media (documents)
 MAX_TEXT_CHARS = 65_536  # far above every channel limit: the policy reports CONTENT_TOO_LONG itself
 # The largest JSON message: a body of MAX_TEXT_CHARS in any script, with room to spare.
 MAX_JSON_BYTES = 1024 * 1024
-
-
-class PayloadTooLarge(DomainError):
-    code = "PAYLOAD_TOO_LARGE"
-    http_status = 413
 
 
 class _Strict(BaseModel):
@@ -160,7 +155,7 @@ async def _read_body(request: Request) -> tuple[MessageIn, MediaUpload | None]:
     else:
         raise InvalidInput("send application/json, or multipart/form-data for media files")
     if len(raw) > MAX_JSON_BYTES:
-        raise PayloadTooLarge(f"the message JSON is larger than {MAX_JSON_BYTES // 1024} KB")
+        raise TooLarge(f"the message JSON is larger than {MAX_JSON_BYTES // 1024} KB")
     try:
         payload = safejson.loads(raw, "the message")
     except safejson.JsonInputError as exc:
@@ -178,72 +173,45 @@ async def _bounded_body(request: Request) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_JSON_BYTES:
-            raise PayloadTooLarge(f"the message JSON is larger than {MAX_JSON_BYTES // 1024} KB; "
+            raise TooLarge(f"the message JSON is larger than {MAX_JSON_BYTES // 1024} KB; "
                                   "send media files as multipart/form-data")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _gateway(container: Any) -> Gateway:
-    gateway = getattr(container, "gateway", None)
-    if not isinstance(gateway, Gateway):
-        raise Unavailable("sending is not configured on this server")
-    return gateway
-
-
-def _messages(container: Any) -> MessageQueryService:
-    messages = getattr(container, "messages", None)
-    if not isinstance(messages, MessageQueryService):
-        raise Unavailable("message history is not configured on this server")
-    return messages
-
-
-def _reasons(decision: dict[str, Any]) -> list[dict[str, str]]:
-    messages: dict[str, str] = {}
-    for violation in decision.get("violations", []) or []:
-        code = str(violation.get("reason", ""))
-        if code and code not in messages:
-            messages[code] = str(violation.get("message", ""))
-    return [
-        {"code": str(code), "message": messages.get(str(code), "")} for code in decision.get("reasons", [])
-    ]
-
-
 def _answer(outcome: SendOutcome) -> JSONResponse:
     message = public_view(outcome.message)
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
-    if outcome.status == "rejected":
-        reasons = _reasons(dict(outcome.decision))
+    if outcome.status is MessageStatus.rejected:
+        reasons = [{"code": r.code, "message": r.message} for r in outcome.decision.reason_details()]
         codes = ", ".join(r["code"] for r in reasons) or "no reason given"
         raise PolicyDenied(
             f"the message was not sent: the policy refused it ({codes})",
             details={"messageId": outcome.message_id, "reasons": reasons,
-                     "warnings": list(outcome.decision.get("warnings", [])), "replayed": outcome.replayed},
+                     "warnings": outcome.decision.warnings, "replayed": outcome.replayed},
         )
     error = dict(outcome.error or {})
-    if outcome.status == "failed" and error.get("type") == "ContentInvalid":
+    if outcome.failure == "content":
         raise InvalidInput(
             f"the {outcome.channel} channel refused the content: {error.get('message')}",
             code="CONTENT_INVALID",
             details={"messageId": outcome.message_id, "errorDetails": error},
         )
-    if outcome.status in ("failed", "unknown"):
-        code = "SEND_FAILED" if outcome.status == "failed" else "SEND_OUTCOME_UNKNOWN"
+    if outcome.failure is not None:
         raise SendFailed(
             f"the {outcome.channel} provider did not accept the message: {error.get('message')}"
-            if outcome.status == "failed"
+            if outcome.failure == "provider"
             else "the provider's answer was lost; the message was not resent — check before sending again",
-            code=code,
+            code="SEND_FAILED" if outcome.failure == "provider" else "SEND_OUTCOME_UNKNOWN",
             details={"messageId": outcome.message_id, "errorDetails": error},
         )
-    status_code = 202 if outcome.status == "sending" else 201
+    status_code = 202 if outcome.status is MessageStatus.sending else 201
     return JSONResponse({"message": message, "replayed": outcome.replayed}, status_code=status_code,
                         headers=headers)
 
 
 @router.post("/messages", status_code=201)
-async def send_message(request: Request, container: ContainerDep, principal: PrincipalDep) -> JSONResponse:
-    gateway = _gateway(container)
+async def send_message(request: Request, principal: PrincipalDep, gateway: GatewayDep) -> JSONResponse:
     body, upload = await _read_body(request)
     key = request.headers.get("idempotency-key")
     outbound = OutboundRequest(
@@ -262,7 +230,7 @@ async def send_message(request: Request, container: ContainerDep, principal: Pri
 
 @router.get("/messages")
 def list_messages(
-    container: ContainerDep,
+    messages: MessagesDep,
     *,
     contactId: str | None = Query(None, min_length=1, max_length=100),
     channel: str | None = Query(None),
@@ -271,12 +239,12 @@ def list_messages(
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = Query(None, max_length=4096),
 ) -> dict[str, Any]:
-    page = _messages(container).list_page(
+    page = messages.list_page(
         contact_id=contactId, channel=channel, status=status, direction=direction, limit=limit, cursor=cursor
     )
     return {"items": page.items, "cursor": page.cursor}
 
 
 @router.get("/messages/{message_id}")
-def read_message(message_id: str, container: ContainerDep) -> dict[str, Any]:
-    return _messages(container).get(message_id)
+def read_message(message_id: str, messages: MessagesDep) -> dict[str, Any]:
+    return messages.get(message_id)

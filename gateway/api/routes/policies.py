@@ -13,37 +13,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query
 from pydantic import ValidationError
 
-from gateway.api.deps import ContainerDep, PrincipalDep
-from gateway.decisions import MAX_LIMIT, DecisionService
-from gateway.errors import InvalidInput, Unavailable
-from gateway.policy.engine import PolicyEngine
+from gateway.api.deps import DecisionsDep, PolicyDep, PrincipalDep
+from gateway.decisions import MAX_LIMIT
+from gateway.errors import InvalidInput
 from gateway.policy.schema import PolicyInput
 
 router = APIRouter(tags=["policies"])
 
 
-def _service(container: Any, name: str, what: str) -> Any:
-    service = getattr(container, name, None)
-    if service is None:
-        service = getattr(container, "extras", {}).get(name)
-    if service is None:
-        raise Unavailable(f"{what} is not configured in this deployment")
-    return service
-
-
-def _engine(container: Any) -> PolicyEngine:
-    engine: PolicyEngine = _service(container, "policy", "the policy engine")
-    return engine
-
-
-def _decisions(container: Any) -> DecisionService:
-    service: DecisionService = _service(container, "decisions", "the decision log")
-    return service
-
-
 @router.get("/policies")
-def get_policies(container: ContainerDep, principal: PrincipalDep) -> dict[str, Any]:
-    return _engine(container).describe()
+def get_policies(principal: PrincipalDep, engine: PolicyDep) -> dict[str, Any]:
+    return engine.describe()
 
 
 def validate_input(document: dict[str, Any]) -> dict[str, Any]:
@@ -62,12 +42,11 @@ def validate_input(document: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("/policies/evaluate")
 def evaluate(
-    container: ContainerDep,
     principal: PrincipalDep,
+    engine: PolicyDep,
     document: Annotated[dict[str, Any], Body(description="a policy input document")],
     explain: bool = False,
 ) -> dict[str, Any]:
-    engine = _engine(container)
     policy_input = validate_input(document)
     if explain:
         return engine.explain(policy_input)
@@ -76,8 +55,8 @@ def evaluate(
 
 @router.get("/decisions")
 def list_decisions(
-    container: ContainerDep,
     principal: PrincipalDep,
+    decisions: DecisionsDep,
     *,
     reason: Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9_]*$", max_length=64)] = None,
     channel: Literal["whatsapp", "sms", "email"] | None = None,
@@ -88,5 +67,5 @@ def list_decisions(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     # A bad cursor is an InvalidInput (INVALID_CURSOR) and maps to 422 at the edge.
-    return _decisions(container).list(reason=reason, channel=channel, allowed=allowed, since=since,
-                                      until=until, limit=limit, cursor=cursor)
+    return decisions.list(reason=reason, channel=channel, allowed=allowed, since=since,
+                          until=until, limit=limit, cursor=cursor)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from gateway.api.deps import ContainerDep, PrincipalDep
-from gateway.errors import Conflict, Unavailable
-from gateway.users import UserService, public
+from gateway.api.deps import ContainerDep, PrincipalDep, UsersDep
+from gateway.errors import Conflict
+from gateway.users import public
+
+if TYPE_CHECKING:
+    from gateway.bootstrap import Container
 
 router = APIRouter()
 
@@ -32,34 +35,28 @@ class ChangeUser(BaseModel):
     disabled: StrictBool | None = None  # a real true/false: "yes" or 1 must not disable an account
 
 
-def _users(container: Any) -> UserService:
-    users = getattr(container, "users", None)
-    if not isinstance(users, UserService):
-        raise Unavailable("user administration is not configured on this server")
-    return users
-
-
-def _local_only(container: Any) -> None:
-    if not getattr(getattr(container, "identity", None), "local", False):
+def _local_only(container: Container) -> None:
+    identity = container.identity
+    if identity is None or not identity.local:
         raise Conflict("accounts are managed in the Cognito user pool here (groups Viewer, Operator, Admin)",
                        code="MANAGED_BY_COGNITO")
 
 
 @router.get("/users")
 def list_users(
-    container: ContainerDep,
+    users: UsersDep,
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = Query(None, max_length=2048),
 ) -> dict[str, Any]:
-    page = _users(container).list_page(limit=limit, cursor=cursor)
+    page = users.list_page(limit=limit, cursor=cursor)
     return {"items": [public(u) for u in page.items], "cursor": page.cursor}
 
 
 @router.post("/users", status_code=201)
-def create_user(body: CreateUser, container: ContainerDep, principal: PrincipalDep) -> JSONResponse:
+def create_user(body: CreateUser, container: ContainerDep, principal: PrincipalDep,
+                users: UsersDep) -> JSONResponse:
     _local_only(container)
-    user, generated = _users(container).create(body.email, body.role, actor=principal.user_id,
-                                               password=body.password)
+    user, generated = users.create(body.email, body.role, actor=principal.user_id, password=body.password)
     out: dict[str, Any] = {"user": public(user)}
     if generated is not None:
         out["password"] = generated  # shown once; only its hash is stored
@@ -68,9 +65,8 @@ def create_user(body: CreateUser, container: ContainerDep, principal: PrincipalD
 
 @router.patch("/users/{user_id}")
 def change_user(user_id: str, body: ChangeUser, container: ContainerDep,
-                principal: PrincipalDep) -> dict[str, Any]:
+                principal: PrincipalDep, users: UsersDep) -> dict[str, Any]:
     _local_only(container)
-    users = _users(container)
     user = users.get(user_id)
     if body.role is not None:
         user = users.set_role(user_id, body.role, actor=principal.user_id)

@@ -13,22 +13,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from gateway.api.deps import ContainerDep
-from gateway.errors import DomainError, Forbidden, Unavailable
+from gateway.api.deps import InboundDep
+from gateway.errors import DomainError, Forbidden
 from gateway.inbound.errors import PayloadError, SignatureInvalid
 from gateway.inbound.meta_signature import SIGNATURE_HEADER
-from gateway.inbound.service import InboundService
 
 router = APIRouter(tags=["webhooks"])
-
-
-def _inbound(container: Any) -> InboundService:
-    service = getattr(container, "inbound", None)
-    if service is None:
-        service = getattr(container, "extras", {}).get("inbound")
-    if service is None:
-        raise Unavailable("the inbound pipeline is not configured in this deployment")
-    return service  # type: ignore[no-any-return]
 
 
 def _refused(exc: SignatureInvalid) -> Forbidden:
@@ -36,8 +26,7 @@ def _refused(exc: SignatureInvalid) -> Forbidden:
 
 
 @router.post("/sns")
-async def sns_webhook(request: Request, container: ContainerDep) -> dict[str, Any]:
-    inbound = _inbound(container)
+async def sns_webhook(request: Request, inbound: InboundDep) -> dict[str, Any]:
     body = await request.body()
     try:
         return await run_in_threadpool(inbound.handle_sns_https, body)
@@ -49,20 +38,19 @@ async def sns_webhook(request: Request, container: ContainerDep) -> dict[str, An
 
 @router.get("/meta", response_class=PlainTextResponse)
 def meta_handshake(
-    container: ContainerDep,
+    inbound: InboundDep,
     mode: Annotated[str | None, Query(alias="hub.mode")] = None,
     token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
     challenge: Annotated[str | None, Query(alias="hub.challenge")] = None,
 ) -> PlainTextResponse:
     try:
-        return PlainTextResponse(_inbound(container).meta_handshake(mode, token, challenge))
+        return PlainTextResponse(inbound.meta_handshake(mode, token, challenge))
     except SignatureInvalid as exc:
         raise _refused(exc) from None
 
 
 @router.post("/meta")
-async def meta_webhook(request: Request, container: ContainerDep) -> dict[str, Any]:
-    inbound = _inbound(container)
+async def meta_webhook(request: Request, inbound: InboundDep) -> dict[str, Any]:
     body = await request.body()
     signature = request.headers.get(SIGNATURE_HEADER)
     try:

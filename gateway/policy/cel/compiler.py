@@ -339,7 +339,7 @@ class Compiler:
 
     # ---- comprehensions ---------------------------------------------------------------------
 
-    def _comprehension(self, node: n.Comprehension, scope: dict[str, int]) -> tuple[Fn, bool, Any]:
+    def _comprehension(self, node: n.Comprehension, scope: dict[str, int]) -> tuple[Fn, bool, Any]:  # noqa: PLR0915 - one closure per macro over a shared range and slot
         rng, _, _ = self._c(node.range, scope)
         slot = next(self._slots)
         inner = {**scope, node.var: slot}

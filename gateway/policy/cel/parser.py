@@ -259,7 +259,7 @@ _OCTAL = re.compile(r"[0-3][0-7]{2}")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
 
-def _decode_string(text: str, line: int, col: int, *, as_bytes: bool) -> str | bytes:
+def _decode_string(text: str, line: int, col: int, *, as_bytes: bool) -> str | bytes:  # noqa: PLR0912, PLR0915 - one branch per CEL escape form, in one scan
     raw = text[0] in "rR"
     if raw:
         text = text[1:]

@@ -1,7 +1,0 @@
-"""HTTP routes: ai."""
-
-from __future__ import annotations
-
-from fastapi import APIRouter
-
-router = APIRouter()

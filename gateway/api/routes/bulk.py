@@ -1,7 +1,0 @@
-"""HTTP routes: bulk."""
-
-from __future__ import annotations
-
-from fastapi import APIRouter
-
-router = APIRouter()
