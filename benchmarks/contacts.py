@@ -138,8 +138,10 @@ def run(count: int, query_count: int, directory: Path) -> dict[str, float]:
         create_seconds = time.perf_counter() - start
         create_per_s = len(created) / create_seconds
 
-        sample = [{k: c[k] for k in ("contactId", "name", "email", "phone")}
-                  for c in (rnd.choice(created) for _ in range(query_count))]
+        sample = [
+            {k: c[k] for k in ("contactId", "name", "email", "phone")}
+            for c in (rnd.choice(created) for _ in range(query_count))
+        ]
         name_queries = [rnd.choice(c["name"].split()) for c in sample]
         email_queries = [c["email"] for c in sample]
         phone_queries = [_as_typed(c["phone"], rnd) for c in sample]
@@ -162,14 +164,20 @@ def run(count: int, query_count: int, directory: Path) -> dict[str, float]:
     finally:
         tables.close()
 
-    print(f"contacts created through ContactService on SQLite: {count_created:,} in {create_seconds:.1f} s "
-          f"= {create_per_s:,.0f}/s ({refused} generated numbers refused as invalid)")
+    print(
+        f"contacts created through ContactService on SQLite: {count_created:,} in {create_seconds:.1f} s "
+        f"= {create_per_s:,.0f}/s ({refused} generated numbers refused as invalid)"
+    )
     for label, samples in (("name fragment", name_ms), ("e-mail", email_ms), ("phone as typed", phone_ms)):
-        print(f"search by {label:<15} p50 {statistics.median(samples):6.2f} ms   "
-              f"p95 {_percentile(samples, 95):6.2f} ms   max {max(samples):7.2f} ms   "
-              f"({len(samples)} queries)")
-    print(f"misses: e-mail {email_misses}, phone {phone_misses} "
-          "(each query's contact must be on its first page)")
+        print(
+            f"search by {label:<15} p50 {statistics.median(samples):6.2f} ms   "
+            f"p95 {_percentile(samples, 95):6.2f} ms   max {max(samples):7.2f} ms   "
+            f"({len(samples)} queries)"
+        )
+    print(
+        f"misses: e-mail {email_misses}, phone {phone_misses} "
+        "(each query's contact must be on its first page)"
+    )
     return {
         "search_name_p95_ms": round(_percentile(name_ms, 95), 3),
         "search_email_p95_ms": round(_percentile(email_ms, 95), 3),

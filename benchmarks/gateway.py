@@ -90,7 +90,10 @@ def build(data_dir: Path, limits: RateLimits, contacts: int) -> tuple[Gateway, d
         limits=limits,
         limiter=RateLimiter(tables["RateLimitTrackers"], clock),
         tier=TierTracker(
-            tables, clock, alerts, metrics,
+            tables,
+            clock,
+            alerts,
+            metrics,
             default_limit=default_limit_from_params(bundle.params),
             alert_ratio=alert_ratio_from_params(bundle.params),
         ),
@@ -101,12 +104,22 @@ def build(data_dir: Path, limits: RateLimits, contacts: int) -> tuple[Gateway, d
     )
     now = clock.now()
     for i in range(contacts):
-        tables["Contacts"].put({
-            "contactId": f"ct_{i:05d}", "kind": "contact", "name": f"Customer {i}",
-            "phone": f"+4478{12000000 + i:08d}", "email": f"customer{i}@example.com",
-            "optInWhatsApp": True, "optInSms": True, "optInEmail": True,
-            "createdAt": now, "updatedAt": now, "lastInboundMessageAt": now - 60, "consentHistory": [],
-        })
+        tables["Contacts"].put(
+            {
+                "contactId": f"ct_{i:05d}",
+                "kind": "contact",
+                "name": f"Customer {i}",
+                "phone": f"+4478{12000000 + i:08d}",
+                "email": f"customer{i}@example.com",
+                "optInWhatsApp": True,
+                "optInSms": True,
+                "optInEmail": True,
+                "createdAt": now,
+                "updatedAt": now,
+                "lastInboundMessageAt": now - 60,
+                "consentHistory": [],
+            }
+        )
     return gateway, timed, tables
 
 
@@ -120,8 +133,12 @@ def throughput(sends: int, contacts: int = 1000, where: str | None = None) -> di
         gateway, timed, tables = build(Path(tmp), LIFTED, contacts)
         driver = timed["whatsapp"]
         requests = [
-            OutboundRequest(contact_id=f"ct_{i % contacts:05d}", channel="whatsapp",
-                            content=TextContent(f"Your order {i} has shipped."), actor="bench")
+            OutboundRequest(
+                contact_id=f"ct_{i % contacts:05d}",
+                channel="whatsapp",
+                content=TextContent(f"Your order {i} has shipped."),
+                actor="bench",
+            )
             for i in range(sends + 200)
         ]
         for request in requests[:200]:  # warm-up: imports, botocore models, SQLite pages
@@ -167,8 +184,13 @@ def email_pacing(count: int, where: str | None = None) -> dict[str, float]:
         bundle = load_bundle(POLICIES)
         gateway, timed, tables = build(Path(tmp), RateLimits.from_params(bundle.params), contacts=count)
         for i in range(count):
-            outcome = gateway.send(OutboundRequest(contact_id=f"ct_{i:05d}", channel="email",
-                                                   content=EmailContent("Receipt", text=f"Order {i}")))
+            outcome = gateway.send(
+                OutboundRequest(
+                    contact_id=f"ct_{i:05d}",
+                    channel="email",
+                    content=EmailContent("Receipt", text=f"Order {i}"),
+                )
+            )
             if outcome.status != "sent":
                 raise SystemExit(f"unexpected outcome {outcome.status}: {outcome.reasons}")
         tables.close()
@@ -186,9 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sends", type=int, default=5000)
     parser.add_argument("--emails", type=int, default=100)
-    parser.add_argument("--data-dir", default=None,
-                        help="where the throwaway SQLite store lives (default: the system temp dir); "
-                             "e.g. /dev/shm to take disk syncs out of the picture")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="where the throwaway SQLite store lives (default: the system temp dir); "
+        "e.g. /dev/shm to take disk syncs out of the picture",
+    )
     args = parser.parse_args(argv)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -196,18 +221,28 @@ def main(argv: list[str] | None = None) -> int:
     fast = throughput(args.sends, where=args.data_dir)
     print(f"DRY_RUN WhatsApp sends, one worker, SQLite store, limits lifted ({args.sends} sends):")
     print(f"  throughput        {fast['send_per_s']:8.0f} messages/s   (target >= 2,000)")
-    print(f"  gateway overhead  p50 {fast['overhead_p50_ms']:.3f} ms   p99 {fast['overhead_p99_ms']:.3f} ms"
-          "   (target p99 <= 2 ms)")
-    print(f"  whole send        p50 {fast['total_p50_ms']:.3f} ms   p99 {fast['total_p99_ms']:.3f} ms"
-          "   (including the recorder's AWS-model validation)")
-    print(f"  CPU per send      {fast['cpu_ms_per_send']:.3f} ms   (a ceiling of "
-          f"{1000 / fast['cpu_ms_per_send']:.0f}/s for one worker on an otherwise idle core)")
+    print(
+        f"  gateway overhead  p50 {fast['overhead_p50_ms']:.3f} ms   p99 {fast['overhead_p99_ms']:.3f} ms"
+        "   (target p99 <= 2 ms)"
+    )
+    print(
+        f"  whole send        p50 {fast['total_p50_ms']:.3f} ms   p99 {fast['total_p99_ms']:.3f} ms"
+        "   (including the recorder's AWS-model validation)"
+    )
+    print(
+        f"  CPU per send      {fast['cpu_ms_per_send']:.3f} ms   (a ceiling of "
+        f"{1000 / fast['cpu_ms_per_send']:.0f}/s for one worker on an otherwise idle core)"
+    )
     paced = email_pacing(args.emails, where=args.data_dir)
     print(f"{args.emails} emails at the bundle's limit (10/s), real time:")
-    print(f"  achieved rate     {paced['email_rate_per_s']:.2f}/s over {paced['email_seconds']:.2f} s"
-          "   (target >= 9.5)")
-    print(f"  most in any 1 s   {paced['email_max_per_1s_window']} sliding, "
-          f"{paced['email_max_per_aligned_second']} per aligned second   (target <= 10)")
+    print(
+        f"  achieved rate     {paced['email_rate_per_s']:.2f}/s over {paced['email_seconds']:.2f} s"
+        "   (target >= 9.5)"
+    )
+    print(
+        f"  most in any 1 s   {paced['email_max_per_1s_window']} sliding, "
+        f"{paced['email_max_per_aligned_second']} per aligned second   (target <= 10)"
+    )
     figures: Mapping[str, Any] = {
         "send_per_s": round(fast["send_per_s"], 1),
         "overhead_p99_ms": round(fast["overhead_p99_ms"], 3),

@@ -41,28 +41,51 @@ def text_event(n: int, senders: int) -> dict[str, Any]:
     wa_id = f"4478{(12000000 + n % senders):08d}"
     entry = {
         "id": "104870012345678",
-        "changes": [{
-            "field": "messages",
-            "value": {
-                "messaging_product": "whatsapp",
-                "metadata": {"display_phone_number": "447700900123", "phone_number_id": "110200300400501"},
-                "contacts": [{"profile": {"name": f"Customer {n % senders}"}, "wa_id": wa_id}],
-                "messages": [{"from": wa_id, "id": f"wamid.bench{n:08d}", "timestamp": str(1758186994 + n),
-                              "type": "text", "text": {"body": f"Where is order {n}?"}}],
-            },
-        }],
+        "changes": [
+            {
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {
+                        "display_phone_number": "447700900123",
+                        "phone_number_id": "110200300400501",
+                    },
+                    "contacts": [{"profile": {"name": f"Customer {n % senders}"}, "wa_id": wa_id}],
+                    "messages": [
+                        {
+                            "from": wa_id,
+                            "id": f"wamid.bench{n:08d}",
+                            "timestamp": str(1758186994 + n),
+                            "type": "text",
+                            "text": {"body": f"Where is order {n}?"},
+                        }
+                    ],
+                },
+            }
+        ],
     }
     envelope = {
-        "context": {"MetaWabaIds": [], "MetaPhoneNumberIds": [{"metaPhoneNumberId": "110200300400501",
-                                                              "arn": P1_ARN}]},
+        "context": {
+            "MetaWabaIds": [],
+            "MetaPhoneNumberIds": [{"metaPhoneNumberId": "110200300400501", "arn": P1_ARN}],
+        },
         "whatsAppWebhookEntry": json.dumps(entry),
         "aws_account_id": "809904170947",
         "message_timestamp": "2025-09-18T09:16:36.684321927Z",
     }
-    return {"Records": [{"EventSource": "aws:sns", "Sns": {
-        "Type": "Notification", "MessageId": f"sns-{n}", "Message": json.dumps(envelope),
-        "TopicArn": "arn:aws:sns:us-east-1:809904170947:base-wecare-digital",
-    }}]}
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": f"sns-{n}",
+                    "Message": json.dumps(envelope),
+                    "TopicArn": "arn:aws:sns:us-east-1:809904170947:base-wecare-digital",
+                },
+            }
+        ]
+    }
 
 
 class Store:
@@ -83,8 +106,9 @@ class Store:
         counts: Counter[str] = Counter()
         for n in range(events):
             wamid = f"wamid.bench{n:08d}"
-            page = self.tables["Messages"].query(wamid, index="byWhatsappMessageId",
-                                                 filter=eq("direction", "inbound"), limit=10)
+            page = self.tables["Messages"].query(
+                wamid, index="byWhatsappMessageId", filter=eq("direction", "inbound"), limit=10
+            )
             if page.items:
                 counts[wamid] = len(page.items)
         return counts
@@ -111,8 +135,14 @@ def throughput(events: int) -> dict[str, Any]:
         stored = sum(store.stored_wamids(events).values())
         dead = store.dead_letters()
         store.close()
-    return {"events": events, "seconds": elapsed, "events_per_s": events / elapsed, "stored": stored,
-            "dead_lettered": dead, "cpu_us_per_event": cpu / events * 1e6}
+    return {
+        "events": events,
+        "seconds": elapsed,
+        "events_per_s": events / elapsed,
+        "stored": stored,
+        "dead_lettered": dead,
+        "cpu_us_per_event": cpu / events * 1e6,
+    }
 
 
 def race(events: int, workers: int = 4) -> dict[str, Any]:
@@ -148,10 +178,16 @@ def race(events: int, workers: int = 4) -> dict[str, Any]:
         dead = store.dead_letters()
         store.close()
     return {
-        "events": events, "deliveries": 2 * events, "workers": workers, "seconds": elapsed,
-        "deliveries_per_s": 2 * events / elapsed, "stored": sum(counts.values()),
-        "duplicates": sum(c - 1 for c in counts.values()), "missing": events - len(counts),
-        "dead_lettered": dead, "failures": len(failures),
+        "events": events,
+        "deliveries": 2 * events,
+        "workers": workers,
+        "seconds": elapsed,
+        "deliveries_per_s": 2 * events / elapsed,
+        "stored": sum(counts.values()),
+        "duplicates": sum(c - 1 for c in counts.values()),
+        "missing": events - len(counts),
+        "dead_lettered": dead,
+        "failures": len(failures),
     }
 
 
@@ -165,18 +201,24 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f} at start")
     one = throughput(args.events)
-    print(f"single worker, embedded store: {one['events']} text events in {one['seconds']:.2f} s "
-          f"= {one['events_per_s']:.0f} events/s (target >= 2000); stored {one['stored']}, "
-          f"dead-lettered {one['dead_lettered']}")
+    print(
+        f"single worker, embedded store: {one['events']} text events in {one['seconds']:.2f} s "
+        f"= {one['events_per_s']:.0f} events/s (target >= 2000); stored {one['stored']}, "
+        f"dead-lettered {one['dead_lettered']}"
+    )
     # Wall-clock throughput falls with machine load; the CPU an event costs does not.
-    print(f"  CPU per event {one['cpu_us_per_event']:.0f} us (a ceiling of "
-          f"{1e6 / one['cpu_us_per_event']:.0f}/s for one worker on an otherwise idle core)")
+    print(
+        f"  CPU per event {one['cpu_us_per_event']:.0f} us (a ceiling of "
+        f"{1e6 / one['cpu_us_per_event']:.0f}/s for one worker on an otherwise idle core)"
+    )
     four = race(args.race_events)
-    print(f"{four['workers']} workers, the same {four['events']} events twice "
-          f"({four['deliveries']} deliveries) in {four['seconds']:.2f} s = "
-          f"{four['deliveries_per_s']:.0f} deliveries/s; stored {four['stored']}, "
-          f"duplicates {four['duplicates']} (target 0), missing {four['missing']}, "
-          f"dead-lettered {four['dead_lettered']}, failures {four['failures']}")
+    print(
+        f"{four['workers']} workers, the same {four['events']} events twice "
+        f"({four['deliveries']} deliveries) in {four['seconds']:.2f} s = "
+        f"{four['deliveries_per_s']:.0f} deliveries/s; stored {four['stored']}, "
+        f"duplicates {four['duplicates']} (target 0), missing {four['missing']}, "
+        f"dead-lettered {four['dead_lettered']}, failures {four['failures']}"
+    )
     print(json.dumps({"events_per_s": round(one["events_per_s"]), "duplicates": four["duplicates"]}))
     return 0 if four["duplicates"] == 0 and four["missing"] == 0 else 1
 

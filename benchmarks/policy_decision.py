@@ -22,11 +22,25 @@ from gateway.policy.loader import load_bundle
 NOW = 1_764_067_200
 TYPICAL: dict[str, Any] = {
     "now": NOW,
-    "request": {"channel": "whatsapp", "kind": "text", "origin": "api",
-                "phoneNumberId": "phone-number-id-baa217c3f11b4ffd956f6f3afb44ce54", "bodyLength": 180,
-                "templateName": "", "approvedBy": ""},
-    "contact": {"found": True, "deleted": False, "optInWhatsApp": True, "optInSms": False, "optInEmail": True,
-                "hasPhone": True, "hasEmail": True, "lastInboundMessageAt": NOW - 5400},
+    "request": {
+        "channel": "whatsapp",
+        "kind": "text",
+        "origin": "api",
+        "phoneNumberId": "phone-number-id-baa217c3f11b4ffd956f6f3afb44ce54",
+        "bodyLength": 180,
+        "templateName": "",
+        "approvedBy": "",
+    },
+    "contact": {
+        "found": True,
+        "deleted": False,
+        "optInWhatsApp": True,
+        "optInSms": False,
+        "optInEmail": True,
+        "hasPhone": True,
+        "hasEmail": True,
+        "lastInboundMessageAt": NOW - 5400,
+    },
     "environment": {"name": "production", "sendMode": "LIVE"},
     "tier": {"limit": 250, "used24h": 37, "opensConversation": False},
 }
@@ -35,8 +49,9 @@ TYPICAL: dict[str, Any] = {
 def _mixed(rng: random.Random) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(json.dumps(TYPICAL))
     doc["request"]["channel"] = rng.choice(("whatsapp", "whatsapp", "sms", "email"))
-    doc["request"]["kind"] = {"email": "email", "sms": "text"}.get(doc["request"]["channel"],
-                                                                  rng.choice(("text", "media", "template")))
+    doc["request"]["kind"] = {"email": "email", "sms": "text"}.get(
+        doc["request"]["channel"], rng.choice(("text", "media", "template"))
+    )
     doc["request"]["templateName"] = "order_update" if doc["request"]["kind"] == "template" else ""
     doc["request"]["bodyLength"] = rng.choice((0, 12, 180, 1600, 4097))
     doc["contact"]["optInWhatsApp"] = rng.random() < 0.9
@@ -91,19 +106,36 @@ def main() -> None:
     celpy = _percentiles(_time(reference, [TYPICAL], args.reference))
     rules = len(bundle.rules())
 
-    print(f"bundle {bundle.name} {bundle.version} ({bundle.digest[:19]}…): {len(bundle.policies)} policies, "
-          f"{rules} rules; loaded, compiled and type-checked in {load_ms:.0f} ms")
-    print(f"fast path, typical input   ({args.decisions} decisions): p50 {typical['p50']:.1f} µs, "
-          f"p90 {typical['p90']:.1f} µs, p99 {typical['p99']:.1f} µs, max {typical['max']:.0f} µs")
-    print(f"fast path, mixed inputs    ({args.decisions} decisions): p50 {varied['p50']:.1f} µs, "
-          f"p99 {varied['p99']:.1f} µs")
-    print(f"cel-python reference       ({args.reference} decisions): p50 {celpy['p50']:.0f} µs, "
-          f"p99 {celpy['p99']:.0f} µs")
-    print(f"fast path is {celpy['p50'] / typical['p50']:.0f}x faster than cel-python at the median; "
-          f"one worker decides about {1e6 / typical['p50']:,.0f} messages/s")
+    print(
+        f"bundle {bundle.name} {bundle.version} ({bundle.digest[:19]}…): {len(bundle.policies)} policies, "
+        f"{rules} rules; loaded, compiled and type-checked in {load_ms:.0f} ms"
+    )
+    print(
+        f"fast path, typical input   ({args.decisions} decisions): p50 {typical['p50']:.1f} µs, "
+        f"p90 {typical['p90']:.1f} µs, p99 {typical['p99']:.1f} µs, max {typical['max']:.0f} µs"
+    )
+    print(
+        f"fast path, mixed inputs    ({args.decisions} decisions): p50 {varied['p50']:.1f} µs, "
+        f"p99 {varied['p99']:.1f} µs"
+    )
+    print(
+        f"cel-python reference       ({args.reference} decisions): p50 {celpy['p50']:.0f} µs, "
+        f"p99 {celpy['p99']:.0f} µs"
+    )
+    print(
+        f"fast path is {celpy['p50'] / typical['p50']:.0f}x faster than cel-python at the median; "
+        f"one worker decides about {1e6 / typical['p50']:,.0f} messages/s"
+    )
     print("target: p50 ≤ 50 µs, p99 ≤ 150 µs")
-    print(json.dumps({"p50_us": round(typical["p50"], 1), "p99_us": round(typical["p99"], 1),
-                      "celpy_p50_us": round(celpy["p50"], 1)}))
+    print(
+        json.dumps(
+            {
+                "p50_us": round(typical["p50"], 1),
+                "p99_us": round(typical["p99"], 1),
+                "celpy_p50_us": round(celpy["p50"], 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -49,14 +49,19 @@ class AuditLog:
             "expiresAt": int(now) + self._retention,
         }
         log.info(
-            "audit %s %s/%s by %s", action, resource_type, resource_id, item["userId"],
+            "audit %s %s/%s by %s",
+            action,
+            resource_type,
+            resource_id,
+            item["userId"],
             extra={"audit": {k: v for k, v in item.items() if k != "expiresAt"}},
         )
         try:
             self._table.put(item)
         except Exception:
-            log.exception("audit record could not be stored",
-                          extra={"logId": item["logId"], "action": action})
+            log.exception(
+                "audit record could not be stored", extra={"logId": item["logId"], "action": action}
+            )
             raise
         return item
 

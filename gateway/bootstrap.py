@@ -149,12 +149,14 @@ def build_embedded(settings: Settings, clock: Clock | None = None) -> Container:
     except Exception:
         container.close()
         raise
-    container.workers.extend([
-        # A send interrupted between the provider call and the status write becomes 'unknown'.
-        PeriodicWorker("send-recovery", wired(container.recovery, "recovery").run, interval=60.0),
-        # TTL: reads already hide expired items; this reclaims their space.
-        PeriodicWorker("purge-expired", tables.purge_expired, interval=300.0),
-    ])
+    container.workers.extend(
+        [
+            # A send interrupted between the provider call and the status write becomes 'unknown'.
+            PeriodicWorker("send-recovery", wired(container.recovery, "recovery").run, interval=60.0),
+            # TTL: reads already hide expired items; this reclaims their space.
+            PeriodicWorker("purge-expired", tables.purge_expired, interval=300.0),
+        ]
+    )
     return container
 
 
@@ -213,12 +215,24 @@ def wire_services(
     if social_client is not None:
         from gateway.inbound.media import MediaDownloader
 
-        media = MediaDownloader(social_client, c.tables, c.clock, bucket=s.MEDIA_BUCKET,
-                                prefix=s.MEDIA_INBOUND_PREFIX, s3=s3_client)
+        media = MediaDownloader(
+            social_client,
+            c.tables,
+            c.clock,
+            bucket=s.MEDIA_BUCKET,
+            prefix=s.MEDIA_INBOUND_PREFIX,
+            s3=s3_client,
+        )
     inbound = InboundService(
-        c.tables, c.clock, contacts, dlq, media=media,
+        c.tables,
+        c.clock,
+        contacts,
+        dlq,
+        media=media,
         keywords=KeywordConfig.from_params(bundle.params),
-        sns=SnsSignatureVerifier(s.SNS_TOPIC_ARN), meta=meta, metrics=c.metrics,
+        sns=SnsSignatureVerifier(s.SNS_TOPIC_ARN),
+        meta=meta,
+        metrics=c.metrics,
     )
     c.inbound = inbound
     outbox = Outbox()
@@ -226,8 +240,11 @@ def wire_services(
         if s.SEND_MODE is SendMode.LIVE:
             raise ConfigError("SEND_MODE=LIVE needs the LIVE channel drivers; none were given")
         builders = default_builders(
-            media_bucket=s.MEDIA_BUCKET, media_prefix=s.MEDIA_OUTBOUND_PREFIX, sms_pool_id=s.SMS_POOL_ID,
-            from_address=s.SES_SENDER_EMAIL, from_name=s.SES_SENDER_NAME,
+            media_bucket=s.MEDIA_BUCKET,
+            media_prefix=s.MEDIA_OUTBOUND_PREFIX,
+            sms_pool_id=s.SMS_POOL_ID,
+            from_address=s.SES_SENDER_EMAIL,
+            from_name=s.SES_SENDER_NAME,
         )
         drivers = build_drivers("DRY_RUN", builders=builders, sink=outbox.append)
 
@@ -236,8 +253,16 @@ def wire_services(
         inbound.apply_pending_statuses(whatsapp_message_id)
 
     gateway = gateway_from_bundle(
-        tables=c.tables, clock=c.clock, settings=s, engine=engine, params=bundle.params,
-        drivers=drivers, metrics=c.metrics, alerts=c.alerts, outbox=outbox, audit=audit,
+        tables=c.tables,
+        clock=c.clock,
+        settings=s,
+        engine=engine,
+        params=bundle.params,
+        drivers=drivers,
+        metrics=c.metrics,
+        alerts=c.alerts,
+        outbox=outbox,
+        audit=audit,
         on_whatsapp_message_id=apply_pending_statuses,
     )
     c.gateway = gateway
@@ -274,17 +299,22 @@ def wire_identity(
     clock, tables, settings = container.clock, container.tables, container.settings
     audit = AuditLog(tables, clock)
     users = UserService(tables, clock, audit, passwords)
-    contacts = ContactService(tables, clock, audit, default_region=default_region,
-                              window_seconds=_window_seconds(container.bundle))
+    contacts = ContactService(
+        tables, clock, audit, default_region=default_region, window_seconds=_window_seconds(container.bundle)
+    )
     identity: Identity
     if container.runtime == "lambda":
         identity = cognito_identity(
-            pool_id=settings.COGNITO_USER_POOL_ID, client_id=settings.COGNITO_APP_CLIENT_ID,
-            clock=clock, fetch=fetch or http_fetch, users=users,
+            pool_id=settings.COGNITO_USER_POOL_ID,
+            client_id=settings.COGNITO_APP_CLIENT_ID,
+            clock=clock,
+            fetch=fetch or http_fetch,
+            users=users,
         )
     else:
-        identity = local_identity(data_dir or Path(settings.WECARE_DATA_DIR), users=users, audit=audit,
-                                  clock=clock)
+        identity = local_identity(
+            data_dir or Path(settings.WECARE_DATA_DIR), users=users, audit=audit, clock=clock
+        )
     container.audit = audit
     container.users = users
     container.contacts = contacts
@@ -349,7 +379,10 @@ def gateway_from_bundle(
     from gateway.outbound.tier import window_seconds_from_params as tier_window_from_params
 
     tier = TierTracker(
-        tables, clock, alerts, metrics,
+        tables,
+        clock,
+        alerts,
+        metrics,
         default_limit=default_limit_from_params(params),
         alert_ratio=alert_ratio_from_params(params),
         window_seconds=tier_window_from_params(params),
@@ -409,10 +442,15 @@ def build_lambda(
     clk = clock or SystemClock()
     session = session or boto3.session.Session(region_name=settings.AWS_REGION)
     tables = DynamoTables(session.client("dynamodb"), settings.TABLE_PREFIX, clk)
-    queues = SqsQueues(session.client("sqs"), {
-        "bulk-queue": settings.BULK_QUEUE_URL, "bulk-dlq": settings.BULK_DLQ_URL,
-        "inbound-dlq": settings.INBOUND_DLQ_URL, "outbound-dlq": settings.OUTBOUND_DLQ_URL,
-    })
+    queues = SqsQueues(
+        session.client("sqs"),
+        {
+            "bulk-queue": settings.BULK_QUEUE_URL,
+            "bulk-dlq": settings.BULK_DLQ_URL,
+            "inbound-dlq": settings.INBOUND_DLQ_URL,
+            "outbound-dlq": settings.OUTBOUND_DLQ_URL,
+        },
+    )
     metrics = Metrics(emf_stream=emf_stream if emf_stream is not None else sys.stdout)
     alerts = SnsAlerts(session.client("sns"), settings.ALERT_TOPIC_ARN, metrics)
     # Neither secret is needed to send (EUM Social holds the Meta credentials); without APP_SECRET the
@@ -420,20 +458,27 @@ def build_lambda(
     secrets = load_from_ssm(session.client("ssm"), settings.AMPLIFY_SSM_ENV_CONFIG, required=())
     container = Container(settings, clk, tables, queues, metrics, alerts, runtime="lambda")
     builders = default_builders(
-        media_bucket=settings.MEDIA_BUCKET, media_prefix=settings.MEDIA_OUTBOUND_PREFIX,
-        sms_pool_id=settings.SMS_POOL_ID, from_address=settings.SES_SENDER_EMAIL,
+        media_bucket=settings.MEDIA_BUCKET,
+        media_prefix=settings.MEDIA_OUTBOUND_PREFIX,
+        sms_pool_id=settings.SMS_POOL_ID,
+        from_address=settings.SES_SENDER_EMAIL,
         from_name=settings.SES_SENDER_NAME,
     )
     drivers = None
     if settings.SEND_MODE is SendMode.LIVE:
         config = botocore_config()
         drivers = build_drivers(
-            "LIVE", builders=builders, retrier=Retrier(sleep=clk.sleep),
+            "LIVE",
+            builders=builders,
+            retrier=Retrier(sleep=clk.sleep),
             client_factory=lambda name: session.client(name, config=config),
         )
     wire_services(
-        container, secrets=secrets, drivers=drivers,
+        container,
+        secrets=secrets,
+        drivers=drivers,
         social_client=session.client("socialmessaging", config=botocore_config()),
-        s3_client=session.client("s3"), identity_fetch=identity_fetch,
+        s3_client=session.client("s3"),
+        identity_fetch=identity_fetch,
     )
     return container

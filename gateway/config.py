@@ -139,8 +139,14 @@ class Settings(BaseSettings):
 # What each runtime cannot start without (beyond having a valid value for everything else).
 RUNTIME_REQUIREMENTS: Mapping[Runtime, tuple[str, ...]] = {
     "embedded": (),
-    "lambda": ("COGNITO_APP_CLIENT_ID", "TABLE_PREFIX", "BULK_QUEUE_URL", "INBOUND_DLQ_URL",
-               "BULK_DLQ_URL", "OUTBOUND_DLQ_URL"),
+    "lambda": (
+        "COGNITO_APP_CLIENT_ID",
+        "TABLE_PREFIX",
+        "BULK_QUEUE_URL",
+        "INBOUND_DLQ_URL",
+        "BULK_DLQ_URL",
+        "OUTBOUND_DLQ_URL",
+    ),
 }
 
 _EXPECTS = {

@@ -21,8 +21,17 @@ MAX_LIMIT = 500
 # One request scans at most this many pages looking for matches, so a rare filter cannot turn
 # a single call into a full-table read; the cursor lets the caller continue.
 MAX_PAGES_PER_CALL = 20
-_VIEW_KEYS = ("messageId", "contactId", "channel", "direction", "timestamp", "status", "origin", "category",
-              "decision")
+_VIEW_KEYS = (
+    "messageId",
+    "contactId",
+    "channel",
+    "direction",
+    "timestamp",
+    "status",
+    "origin",
+    "category",
+    "decision",
+)
 
 
 @dataclass(frozen=True)
@@ -69,8 +78,9 @@ class DecisionService:
                 page = self._messages.scan(filter=condition, limit=limit, cursor=cursor)
             cursor = page.cursor
             pages += 1
-            items.extend(self._view(item, include_input) for item in page.items
-                         if _matches(item, reason, allowed))
+            items.extend(
+                self._view(item, include_input) for item in page.items if _matches(item, reason, allowed)
+            )
             if items or cursor is None or pages >= MAX_PAGES_PER_CALL:
                 break
         items.sort(key=lambda i: i.get("timestamp") or 0, reverse=True)
@@ -96,7 +106,10 @@ class DecisionService:
         channel: str | None, since: float | None, until: float | None, *extra: Condition
     ) -> Condition:
         parts: list[Condition] = [
-            eq("kind", MESSAGE_KIND), eq("direction", "outbound"), exists("decision"), *extra,
+            eq("kind", MESSAGE_KIND),
+            eq("direction", "outbound"),
+            exists("decision"),
+            *extra,
         ]
         if channel is not None:
             parts.append(eq("channel", channel))

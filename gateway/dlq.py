@@ -57,7 +57,11 @@ Outcome = Literal["replayed", "failed", "parked", "skipped", "busy"]
 
 class Auditor(Protocol):
     def record(
-        self, user_id: str, action: str, resource_type: str, resource_id: str,
+        self,
+        user_id: str,
+        action: str,
+        resource_type: str,
+        resource_id: str,
         details: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]: ...
 
@@ -178,14 +182,18 @@ class DlqService:
             # replayed is pending again (the copy just queued needs a replay); a parked one stays parked.
             current = self._table.get({"dlqMessageId": dlq_id}) or {}
             changes: dict[str, Any] = {
-                "lastAttemptAt": now, "error": error[:4000], "errorType": error_type,
+                "lastAttemptAt": now,
+                "error": error[:4000],
+                "errorType": error_type,
                 "expiresAt": int(now) + self._retention,
             }
             if current.get("status") == "replayed":
                 changes["status"] = "pending"
             self._table.update({"dlqMessageId": dlq_id}, Update(set=changes, add={"attempts": 1}))
         log.error(
-            "dead-lettered to %s: %s", queue_name, error[:500],
+            "dead-lettered to %s: %s",
+            queue_name,
+            error[:500],
             extra={"dlqMessageId": dlq_id, "originalMessageId": original, "queue": queue_name},
         )
         self._count("dlq_messages_total", {"queue": queue_name})
@@ -200,7 +208,11 @@ class DlqService:
         return item
 
     def list_messages(
-        self, *, queue: str | None = None, status: str | None = None, limit: int = 50,
+        self,
+        *,
+        queue: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
         cursor: str | None = None,
     ) -> dict[str, Any]:
         """Dead letters, newest attempt first when ``queue`` is given; with queue depths."""
@@ -213,8 +225,9 @@ class DlqService:
             self._check_queue(queue)
         with as_invalid_input():
             if queue is not None:
-                page = self._table.query(queue, index="byQueue", filter=where, limit=limit, cursor=cursor,
-                                         descending=True)
+                page = self._table.query(
+                    queue, index="byQueue", filter=where, limit=limit, cursor=cursor, descending=True
+                )
             else:
                 page = self._table.scan(filter=where, limit=limit, cursor=cursor)
         names = (queue,) if queue else DLQ_QUEUES
@@ -230,13 +243,12 @@ class DlqService:
         """Replay up to ``max_messages`` (1-100) dead letters of one queue through its handler."""
         self._check_queue(queue_name)
         if isinstance(max_messages, bool) or not 1 <= max_messages <= MAX_REPLAY_BATCH:
-            raise InvalidInput(
-                f"max must be 1 to {MAX_REPLAY_BATCH}", details={"max": max_messages}
-            )
+            raise InvalidInput(f"max must be 1 to {MAX_REPLAY_BATCH}", details={"max": max_messages})
         handler = self.handler(queue_name)
         if handler is None:
             raise InvalidInput(
-                f"no replay handler is registered for {queue_name}", code="NO_REPLAY_HANDLER",
+                f"no replay handler is registered for {queue_name}",
+                code="NO_REPLAY_HANDLER",
                 details={"queue": queue_name},
             )
         queue = self._queues[queue_name]
@@ -275,10 +287,7 @@ class DlqService:
             self._park(key, message, queue_name, str(record.get("error", "")))
             return ReplayResult(dlq_id, "parked", f"{retries} failed replays")
         now = self._clock.now()
-        claim = (
-            eq("status", "pending")
-            & (not_exists("claimedUntil") | Attr("claimedUntil", "lt", now))
-        )
+        claim = eq("status", "pending") & (not_exists("claimedUntil") | Attr("claimedUntil", "lt", now))
         try:
             self._table.update(key, Update(set={"claimedUntil": now + self._visibility}), condition=claim)
         except ConditionFailed:
@@ -294,8 +303,11 @@ class DlqService:
         now = self._clock.now()
         self._table.update(
             key,
-            Update(set={"status": "replayed", "replayedAt": now, "lastAttemptAt": now},
-                   add={"attempts": 1}, remove=("claimedUntil",)),
+            Update(
+                set={"status": "replayed", "replayedAt": now, "lastAttemptAt": now},
+                add={"attempts": 1},
+                remove=("claimedUntil",),
+            ),
         )
         self._delete(queue_name, message)
         log.info("dead letter replayed", extra={"dlqMessageId": dlq_id, "queue": queue_name})
@@ -309,14 +321,24 @@ class DlqService:
         self._table.update(
             key,
             Update(
-                set={"retryCount": retries, "lastAttemptAt": now, "error": error,
-                     "errorType": type(exc).__name__, "expiresAt": int(now) + self._retention},
-                add={"attempts": 1}, remove=("claimedUntil",),
+                set={
+                    "retryCount": retries,
+                    "lastAttemptAt": now,
+                    "error": error,
+                    "errorType": type(exc).__name__,
+                    "expiresAt": int(now) + self._retention,
+                },
+                add={"attempts": 1},
+                remove=("claimedUntil",),
             ),
         )
         dlq_id = str(key["dlqMessageId"])
-        log.warning("dead letter replay failed (%d/%d)", retries, self._max_retries,
-                    extra={"dlqMessageId": dlq_id, "queue": queue_name, "error": error[:500]})
+        log.warning(
+            "dead letter replay failed (%d/%d)",
+            retries,
+            self._max_retries,
+            extra={"dlqMessageId": dlq_id, "queue": queue_name, "error": error[:500]},
+        )
         if retries >= self._max_retries:
             self._park(key, message, queue_name, error)
             return ReplayResult(dlq_id, "parked", error)
@@ -326,11 +348,14 @@ class DlqService:
         return ReplayResult(dlq_id, "failed", error)
 
     def _park(self, key: Mapping[str, Any], message: ReceivedMessage, queue_name: str, error: str) -> None:
-        self._table.update(key, Update(set={"status": "parked", "parkedAt": self._clock.now()},
-                                       remove=("claimedUntil",)))
+        self._table.update(
+            key, Update(set={"status": "parked", "parkedAt": self._clock.now()}, remove=("claimedUntil",))
+        )
         self._delete(queue_name, message)
-        log.error("dead letter parked: it will not be replayed automatically",
-                  extra={"dlqMessageId": key["dlqMessageId"], "queue": queue_name, "error": error[:500]})
+        log.error(
+            "dead letter parked: it will not be replayed automatically",
+            extra={"dlqMessageId": key["dlqMessageId"], "queue": queue_name, "error": error[:500]},
+        )
 
     def _adopt(self, queue_name: str, dlq_id: str, message: ReceivedMessage) -> Item:
         """A record for a queue message that has none (redriven by the queue, or a crash mid-write)."""

@@ -13,7 +13,20 @@ Labels = tuple[tuple[str, str], ...]
 
 # Latency buckets (seconds): fine below 10 ms where the gateway lives, coarse up to provider timeouts.
 BUCKETS: tuple[float, ...] = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 
 
@@ -24,8 +37,9 @@ def _labels(labels: Mapping[str, str] | None) -> Labels:
 def _fmt(labels: Labels) -> str:
     if not labels:
         return ""
-    inner = ",".join(f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-                     for k, v in labels)
+    inner = ",".join(
+        f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"' for k, v in labels
+    )
     return "{" + inner + "}"
 
 
@@ -69,11 +83,13 @@ class Metrics:
         doc: dict[str, Any] = {
             "_aws": {
                 "Timestamp": int(time.time() * 1000),
-                "CloudWatchMetrics": [{
-                    "Namespace": self._namespace,
-                    "Dimensions": [[k for k, _ in labels]],
-                    "Metrics": [{"Name": name, "Unit": unit}],
-                }],
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": self._namespace,
+                        "Dimensions": [[k for k, _ in labels]],
+                        "Metrics": [{"Name": name, "Unit": unit}],
+                    }
+                ],
             },
             name: value,
             **dict(labels),

@@ -86,7 +86,8 @@ def load_from_ssm(
     missing = [name for name in required if name not in values]
     if missing:
         raise ConfigError(
-            "missing secrets: " + ", ".join(missing)
+            "missing secrets: "
+            + ", ".join(missing)
             + " (set them with Amplify secrets; they are read from SSM, never from environment variables)"
         )
     return _secrets(values)
@@ -101,5 +102,8 @@ def _secrets(values: Mapping[str, str]) -> Secrets:
     def get(name: str) -> SecretStr | None:
         return SecretStr(values[name]) if name in values else None
 
-    return Secrets(whatsapp_access_token=get("WHATSAPP_ACCESS_TOKEN"), app_secret=get("APP_SECRET"),
-                   metrics_token=get("METRICS_TOKEN"))
+    return Secrets(
+        whatsapp_access_token=get("WHATSAPP_ACCESS_TOKEN"),
+        app_secret=get("APP_SECRET"),
+        metrics_token=get("METRICS_TOKEN"),
+    )

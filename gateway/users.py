@@ -95,7 +95,9 @@ def public(user: Mapping[str, Any]) -> dict[str, Any]:
 def counts_as_admin(user: Mapping[str, Any]) -> bool:
     """An enabled local Admin: what the last-Admin guard counts."""
     return (
-        user.get("kind") == "user" and user.get("role") == Role.Admin.name and not user.get("disabled")
+        user.get("kind") == "user"
+        and user.get("role") == Role.Admin.name
+        and not user.get("disabled")
         and user.get("source") != "cognito"
     )
 
@@ -197,7 +199,8 @@ class UserService:
         while True:
             page = self._table.scan(
                 filter=eq("kind", "user") & eq("role", Role.Admin.name) & Attr("disabled", "ne", True),
-                limit=200, cursor=cursor,
+                limit=200,
+                cursor=cursor,
             )
             yield from page.items
             cursor = page.cursor
@@ -229,8 +232,15 @@ class UserService:
                 details={"userId": existing.get("ref"), "field": "email"},
             ) from None
         item: Item = {
-            "userId": user_id, "kind": "user", "email": address, "role": level.name, "disabled": False,
-            "source": "local", "createdAt": now, "updatedAt": now, "rev": 0,
+            "userId": user_id,
+            "kind": "user",
+            "email": address,
+            "role": level.name,
+            "disabled": False,
+            "source": "local",
+            "createdAt": now,
+            "updatedAt": now,
+            "rev": 0,
             "passwordHash": self._passwords.hash(password),
         }
         self._table.put(item, condition=not_exists("userId"))
@@ -253,18 +263,23 @@ class UserService:
     def set_role(self, user_id: str, role: Role | str, *, actor: str) -> dict[str, Any]:
         level = parse_role(role)
         updated, before = self._change_access(
-            user_id, lambda user: None if user.get("role") == level.name else {"role": level.name},
-            actor=actor, verb="demote",
+            user_id,
+            lambda user: None if user.get("role") == level.name else {"role": level.name},
+            actor=actor,
+            verb="demote",
         )
         if before is not None:
-            self._audit.record(actor, "user.role_change", "user", user_id,
-                               {"old": before.get("role"), "new": level.name})
+            self._audit.record(
+                actor, "user.role_change", "user", user_id, {"old": before.get("role"), "new": level.name}
+            )
         return updated
 
     def set_disabled(self, user_id: str, disabled: bool, *, actor: str) -> dict[str, Any]:
         updated, before = self._change_access(
-            user_id, lambda user: None if bool(user.get("disabled")) == disabled else {"disabled": disabled},
-            actor=actor, verb="disable",
+            user_id,
+            lambda user: None if bool(user.get("disabled")) == disabled else {"disabled": disabled},
+            actor=actor,
+            verb="disable",
         )
         if before is not None:
             self._audit.record(actor, "user.disable" if disabled else "user.enable", "user", user_id, {})
@@ -293,7 +308,8 @@ class UserService:
         """``lastLoginAt`` moves forward only."""
         with contextlib.suppress(ConditionFailed):
             self._table.update(
-                {"userId": user_id}, Update(set={"lastLoginAt": at}),
+                {"userId": user_id},
+                Update(set={"lastLoginAt": at}),
                 condition=exists("userId") & (not_exists("lastLoginAt") | Attr("lastLoginAt", "lt", at)),
             )
 
@@ -307,20 +323,39 @@ class UserService:
         try:
             self._table.update(
                 {"userId": user_id},
-                Update(set={"kind": "user", "email": email.lower(), "role": role.name, "source": "cognito",
-                            "lastLoginAt": at, "updatedAt": now}),
-                condition=not_exists("userId") | (eq("kind", "user") & Attr("source", "ne", "local") & (
-                    not_exists("lastLoginAt") | Attr("lastLoginAt", "lt", at))),
+                Update(
+                    set={
+                        "kind": "user",
+                        "email": email.lower(),
+                        "role": role.name,
+                        "source": "cognito",
+                        "lastLoginAt": at,
+                        "updatedAt": now,
+                    }
+                ),
+                condition=not_exists("userId")
+                | (
+                    eq("kind", "user")
+                    & Attr("source", "ne", "local")
+                    & (not_exists("lastLoginAt") | Attr("lastLoginAt", "lt", at))
+                ),
             )
         except ConditionFailed:
             return
         with contextlib.suppress(ConditionFailed):
-            self._table.update({"userId": user_id}, Update(set={"createdAt": now, "disabled": False}),
-                               condition=not_exists("createdAt"))
+            self._table.update(
+                {"userId": user_id},
+                Update(set={"createdAt": now, "disabled": False}),
+                condition=not_exists("createdAt"),
+            )
 
     # ---- the last-Admin guard ----------------------------------------------------------------------
     def _change_access(
-        self, user_id: str, change: Callable[[dict[str, Any]], dict[str, Any] | None], *, actor: str,
+        self,
+        user_id: str,
+        change: Callable[[dict[str, Any]], dict[str, Any] | None],
+        *,
+        actor: str,
         verb: Literal["demote", "disable"],
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """Apply a role/disabled change under the guard; (the account after, before) or (it, None) if no-op.
@@ -335,12 +370,15 @@ class UserService:
             if values is None:
                 return user, None
             after = {**user, **values}
-            if actor == user_id and (after.get("disabled") is True
-                                     or _role_rank(after.get("role")) < _role_rank(user.get("role"))):
+            if actor == user_id and (
+                after.get("disabled") is True or _role_rank(after.get("role")) < _role_rank(user.get("role"))
+            ):
                 # An Admin locking themselves out is a mistake far more often than an intent, and
                 # the last-Admin rule must not be the only thing stopping the last one doing it.
-                raise Conflict(f"you cannot {verb} your own account; ask another Admin to do it",
-                               details={"reason": "self", "userId": user_id})
+                raise Conflict(
+                    f"you cannot {verb} your own account; ask another Admin to do it",
+                    details={"reason": "self", "userId": user_id},
+                )
             rev = _rev(user)
             if counts_as_admin(user) and not counts_as_admin(after):
                 guard = self.admin_guard()
@@ -349,8 +387,10 @@ class UserService:
                     if not repaired and self._repair_admin_guard(guard):
                         repaired = True
                         continue
-                    raise Conflict(f"the last Admin cannot be {verb}d; make another Admin first",
-                                   details={"reason": "last_admin", "userId": user_id})
+                    raise Conflict(
+                        f"the last Admin cannot be {verb}d; make another Admin first",
+                        details={"reason": "last_admin", "userId": user_id},
+                    )
                 pending = (max(rev, guard.removal_rev(user_id)), self._clock.now())
                 removing = {**guard.removing, user_id: pending}
                 if not self._write_guard(guard, others, removing):
@@ -366,8 +406,10 @@ class UserService:
             if counts_as_admin(updated) and not counts_as_admin(user):
                 self._admit(user_id, _rev(updated))
             return updated, user
-        raise Conflict("the account kept changing while this change was tried; try again",
-                       details={"reason": "contention", "userId": user_id})
+        raise Conflict(
+            "the account kept changing while this change was tried; try again",
+            details={"reason": "contention", "userId": user_id},
+        )
 
     def _admit(self, user_id: str, rev: int) -> bool:
         """Add an account that is an enabled Admin at ``rev`` to the guard; True when it was added."""
@@ -383,8 +425,9 @@ class UserService:
             removing = {k: v for k, v in guard.removing.items() if k != user_id}
             if self._write_guard(guard, [*guard.admins, user_id], removing):
                 return True
-        log.warning("the last-Admin guard kept changing; an Admin is not counted yet",
-                    extra={"userId": user_id})
+        log.warning(
+            "the last-Admin guard kept changing; an Admin is not counted yet", extra={"userId": user_id}
+        )
         return False
 
     def _repair_admin_guard(self, guard: AdminGuard) -> bool:
@@ -402,8 +445,9 @@ class UserService:
                     continue  # that removal is probably still on its way: let it finish
                 try:
                     # The fence: its account write is conditional on ``rev``, so it can never land now.
-                    fenced = self._table.update({"userId": user_id}, Update(add={"rev": 1}),
-                                                condition=_at_rev(rev))
+                    fenced = self._table.update(
+                        {"userId": user_id}, Update(add={"rev": 1}), condition=_at_rev(rev)
+                    )
                 except ConditionFailed:
                     continue  # the account changed meanwhile; whoever changed it keeps the guard right
                 rev = _rev(fenced)
@@ -413,8 +457,15 @@ class UserService:
     def _build_admin_guard(self) -> Item:
         now = self._clock.now()
         admins = sorted(u["userId"] for u in self._enabled_admins() if counts_as_admin(u))
-        item: Item = {"userId": ADMIN_GUARD_ID, "kind": "guard", "admins": admins, "removing": {},
-                      "version": 0, "createdAt": now, "updatedAt": now}
+        item: Item = {
+            "userId": ADMIN_GUARD_ID,
+            "kind": "guard",
+            "admins": admins,
+            "removing": {},
+            "version": 0,
+            "createdAt": now,
+            "updatedAt": now,
+        }
         try:
             self._table.put(item, condition=not_exists("userId"))
         except ConditionFailed:
@@ -422,8 +473,9 @@ class UserService:
             # so whichever snapshot won is sound.
             found = self._table.get({"userId": ADMIN_GUARD_ID})
             if found is None:
-                raise Conflict("the Admin guard changed while it was built; try again",
-                               details={"reason": "contention"}) from None
+                raise Conflict(
+                    "the Admin guard changed while it was built; try again", details={"reason": "contention"}
+                ) from None
             return found
         return item
 
@@ -434,8 +486,10 @@ class UserService:
         try:
             self._table.update(
                 {"userId": ADMIN_GUARD_ID},
-                Update(set={"admins": sorted(admins), "removing": entries,
-                            "updatedAt": self._clock.now()}, add={"version": 1}),
+                Update(
+                    set={"admins": sorted(admins), "removing": entries, "updatedAt": self._clock.now()},
+                    add={"version": 1},
+                ),
                 condition=eq("kind", "guard") & eq("version", guard.version),
             )
         except ConditionFailed:
@@ -445,7 +499,8 @@ class UserService:
     def _update(self, user_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
         try:
             return self._table.update(
-                {"userId": user_id}, Update(set={**values, "updatedAt": self._clock.now()}),
+                {"userId": user_id},
+                Update(set={**values, "updatedAt": self._clock.now()}),
                 condition=eq("kind", "user"),
             )
         except ConditionFailed:

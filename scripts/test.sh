@@ -10,6 +10,7 @@ fail=0
 step() { echo; echo "== $1"; shift; "$@" || { echo "!! FAILED: $*"; fail=1; }; }
 
 step "ruff" .venv/bin/ruff check gateway channels tests benchmarks
+step "ruff format" .venv/bin/ruff format --check gateway channels tests benchmarks
 step "mypy --strict" .venv/bin/mypy
 step "import contracts" .venv/bin/lint-imports --no-logo
 mkdir -p reports

@@ -39,8 +39,18 @@ def _violations(folder: str, forbidden: tuple[str, ...], allowed: tuple[str, ...
 
 
 def test_the_policy_engine_is_pure() -> None:
-    forbidden = ("boto3", "botocore", "sqlite3", "gateway", "channels", "time", "socket", "urllib",
-                 "threading", "subprocess")
+    forbidden = (
+        "boto3",
+        "botocore",
+        "sqlite3",
+        "gateway",
+        "channels",
+        "time",
+        "socket",
+        "urllib",
+        "threading",
+        "subprocess",
+    )
     assert _violations("gateway/policy", forbidden, allowed=("gateway.policy",)) == []
 
 
@@ -55,11 +65,16 @@ def test_api_routes_never_reach_the_adapters() -> None:
 def test_only_the_choke_point_and_the_composition_root_touch_drivers() -> None:
     # Types and the DRY_RUN record shape may be shared; the driver modules themselves may not.
     driver_modules = (
-        "channels.whatsapp", "channels.sms", "channels.email", "channels.wiring", "channels.aws",
+        "channels.whatsapp",
+        "channels.sms",
+        "channels.email",
+        "channels.wiring",
+        "channels.aws",
     )
     allowed_files = {"gateway/outbound/gateway.py", "gateway/bootstrap.py"}
     bad = [
-        violation for violation in _violations("gateway", driver_modules)
+        violation
+        for violation in _violations("gateway", driver_modules)
         if violation.split(" imports ")[0] not in allowed_files
     ]
     assert bad == []

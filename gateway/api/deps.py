@@ -51,6 +51,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 # Each ``get_*`` below may also be called directly with a container (``get_identity(container)``).
 
+
 def get_identity(container: ContainerDep) -> Identity:
     if container.identity is None:
         raise Unavailable("sign-in is not configured on this server")

@@ -40,9 +40,11 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     fields = []
     for err in exc.errors():
         # A JSON decode error's location is ("body", <character offset>): the field is the body itself.
-        loc = [] if err.get("type") == "json_invalid" else [
-            str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")
-        ]
+        loc = (
+            []
+            if err.get("type") == "json_invalid"
+            else [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        )
         fields.append({"field": ".".join(loc) or "body", "problem": str(err.get("msg", "invalid"))})
     return {"fields": fields}
 
@@ -100,8 +102,14 @@ def install_error_handlers(app: FastAPI, on_unhandled: Any = None) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # 400 comes from the framework when a body cannot even be decoded (bytes that are not UTF-8,
         # multipart without a boundary): the same class of mistake as malformed JSON, named as such.
-        codes = {400: "MALFORMED_BODY", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 401: "UNAUTHENTICATED",
-                 403: "FORBIDDEN", 413: "PAYLOAD_TOO_LARGE"}
+        codes = {
+            400: "MALFORMED_BODY",
+            404: "NOT_FOUND",
+            405: "METHOD_NOT_ALLOWED",
+            401: "UNAUTHENTICATED",
+            403: "FORBIDDEN",
+            413: "PAYLOAD_TOO_LARGE",
+        }
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 400 and message == "There was an error parsing the body":
             message = "the request body could not be decoded: send UTF-8 JSON (or multipart/form-data)"
@@ -119,7 +127,8 @@ def install_error_handlers(app: FastAPI, on_unhandled: Any = None) -> None:
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         rid = correlation_id.get() or str(getattr(request.state, "request_id", "")) or "unknown"
         log.critical(
-            "unhandled error", exc_info=exc,
+            "unhandled error",
+            exc_info=exc,
             extra={"requestId": rid, "path": request.url.path, "method": request.method},
         )
         if on_unhandled is not None:

@@ -78,16 +78,25 @@ class RequestGate:
         method = str(scope.get("method", "GET")).upper()
         matches = [r for r in self._table() if r.pattern.match(path)]
         if not matches:
-            await _json(scope, receive, send, 404,
-                        error_body("NOT_FOUND", f"no such endpoint: {method} {path}"))
+            await _json(
+                scope, receive, send, 404, error_body("NOT_FOUND", f"no such endpoint: {method} {path}")
+            )
             return
         route = next((r for r in matches if method in r.methods), None)
         if route is None:
             allowed = sorted(set().union(*(r.methods for r in matches)))
-            await _json(scope, receive, send, 405,
-                        error_body("METHOD_NOT_ALLOWED", f"{method} is not allowed on {path}; "
-                                   f"use {', '.join(allowed)}", {"allowed": allowed}),
-                        headers={"Allow": ", ".join(allowed)})
+            await _json(
+                scope,
+                receive,
+                send,
+                405,
+                error_body(
+                    "METHOD_NOT_ALLOWED",
+                    f"{method} is not allowed on {path}; use {', '.join(allowed)}",
+                    {"allowed": allowed},
+                ),
+                headers={"Allow": ", ".join(allowed)},
+            )
             return
         request = Request(scope)
         try:
@@ -98,11 +107,22 @@ class RequestGate:
         limit = BODY_LIMITS.get((method, route.template), DEFAULT_BODY_LIMIT)
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            problem = ("Content-Length is not a number" if not declared.isdigit()
-                       else f"the request body is larger than {_limit_text(limit)}")
-            await _json(scope, receive, send, 413 if declared.isdigit() else 400,
-                        error_body("PAYLOAD_TOO_LARGE" if declared.isdigit() else "INVALID_INPUT", problem,
-                                   {"limitBytes": limit}))
+            problem = (
+                "Content-Length is not a number"
+                if not declared.isdigit()
+                else f"the request body is larger than {_limit_text(limit)}"
+            )
+            await _json(
+                scope,
+                receive,
+                send,
+                413 if declared.isdigit() else 400,
+                error_body(
+                    "PAYLOAD_TOO_LARGE" if declared.isdigit() else "INVALID_INPUT",
+                    problem,
+                    {"limitBytes": limit},
+                ),
+            )
             return
         await self.app(scope, _bounded(receive, limit), send)
 
@@ -125,7 +145,12 @@ def _bounded(receive: Receive, limit: int) -> Receive:
 
 
 async def _json(
-    scope: Scope, receive: Receive, send: Send, status: int, body: dict[str, Any], *,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    body: dict[str, Any],
+    *,
     headers: dict[str, str] | None = None,
 ) -> None:
     await JSONResponse(body, status_code=status, headers=headers)(scope, receive, send)

@@ -84,8 +84,12 @@ DEFAULT_REASONS: Final[Mapping[int, str]] = {
 _HEADERS: Final[Mapping[int, Schema]] = {
     401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
     429: {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
-    503: {"Retry-After": {"description": "seconds to wait, when known",
-                          "schema": {"type": "integer", "minimum": 1}}},
+    503: {
+        "Retry-After": {
+            "description": "seconds to wait, when known",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
 }
 
 
@@ -109,8 +113,11 @@ _SENT: Final[Schema] = {
     "type": "object",
     "required": ["message", "replayed"],
     "properties": {
-        "message": {"type": "object", "additionalProperties": True,
-                    "description": "the stored message, with its decision"},
+        "message": {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "the stored message, with its decision",
+        },
         "replayed": {"type": "boolean", "description": "true when an Idempotency-Key repeat answered"},
     },
 }
@@ -132,8 +139,11 @@ def _message_body() -> Schema:
                             "contentMediaType": "application/json",
                             "description": "the message JSON, as in an application/json request",
                         },
-                        "file": {"type": "string", "format": "binary",
-                                 "description": "the media file to send (with media, instead of fileId)"},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the media file to send (with media, instead of fileId)",
+                        },
                     },
                 },
                 "encoding": {"message": {"contentType": "application/json"}},
@@ -154,7 +164,7 @@ def _sns_body() -> Schema:
     return {
         "required": True,
         "description": "An SNS HTTPS delivery: the SNS message JSON, signed inside it (Signature, "
-                       "SigningCertURL); SNS sends it as text/plain.",
+        "SigningCertURL); SNS sends it as text/plain.",
         "content": {
             "text/plain": {"schema": {"type": "string"}},
             "application/json": {"schema": {"type": "object", "additionalProperties": True}},
@@ -170,8 +180,10 @@ def _meta_body() -> Schema:
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "properties": {"object": {"type": "string"},
-                                   "entry": {"type": "array", "items": {"type": "object"}}},
+                    "properties": {
+                        "object": {"type": "string"},
+                        "entry": {"type": "array", "items": {"type": "object"}},
+                    },
                 }
             }
         },
@@ -182,51 +194,71 @@ _SIGNATURE_INVALID: Final = "SIGNATURE_INVALID: the request is not signed by the
 _INBOUND_UNAVAILABLE: Final = "UNAVAILABLE: the inbound pipeline is not configured in this deployment"
 
 ROUTES: Final[Mapping[tuple[str, str], Route]] = {
-    ("POST", "/api/auth/login"): Route(errors={
-        401: "INVALID_CREDENTIALS: wrong e-mail or password",
-        404: "LOCAL_LOGIN_UNAVAILABLE: password sign-in is not offered here (Cognito)",
-        429: "TOO_MANY_REQUESTS: too many failed attempts for the account or client; see Retry-After",
-    }),
-    ("POST", "/api/users"): Route(errors={
-        409: "CONFLICT: a user has this e-mail; MANAGED_BY_COGNITO: accounts live in the user pool",
-    }),
-    ("PATCH", "/api/users/{user_id}"): Route(errors={
-        409: "CONFLICT: the last Admin cannot be demoted or disabled; MANAGED_BY_COGNITO",
-    }),
-    ("POST", "/api/contacts"): Route(errors={
-        409: "DUPLICATE_CONTACT: another contact has this phone or e-mail; CONTACT_BUSY: try again",
-    }),
-    ("PATCH", "/api/contacts/{contact_id}"): Route(errors={
-        409: "DUPLICATE_CONTACT: another contact has this phone or e-mail; CONTACT_BUSY: try again",
-    }),
-    ("DELETE", "/api/contacts/{contact_id}"): Route(errors={
-        409: "CONTACT_BUSY: the contact is being changed by someone else; try again",
-    }),
+    ("POST", "/api/auth/login"): Route(
+        errors={
+            401: "INVALID_CREDENTIALS: wrong e-mail or password",
+            404: "LOCAL_LOGIN_UNAVAILABLE: password sign-in is not offered here (Cognito)",
+            429: "TOO_MANY_REQUESTS: too many failed attempts for the account or client; see Retry-After",
+        }
+    ),
+    ("POST", "/api/users"): Route(
+        errors={
+            409: "CONFLICT: a user has this e-mail; MANAGED_BY_COGNITO: accounts live in the user pool",
+        }
+    ),
+    ("PATCH", "/api/users/{user_id}"): Route(
+        errors={
+            409: "CONFLICT: the last Admin cannot be demoted or disabled; MANAGED_BY_COGNITO",
+        }
+    ),
+    ("POST", "/api/contacts"): Route(
+        errors={
+            409: "DUPLICATE_CONTACT: another contact has this phone or e-mail; CONTACT_BUSY: try again",
+        }
+    ),
+    ("PATCH", "/api/contacts/{contact_id}"): Route(
+        errors={
+            409: "DUPLICATE_CONTACT: another contact has this phone or e-mail; CONTACT_BUSY: try again",
+        }
+    ),
+    ("DELETE", "/api/contacts/{contact_id}"): Route(
+        errors={
+            409: "CONTACT_BUSY: the contact is being changed by someone else; try again",
+        }
+    ),
     # It takes `document` as any JSON object, then validates it as a PolicyInput itself.
     ("POST", "/api/policies/evaluate"): Route(body=_policy_input_body),
     ("POST", "/api/messages"): Route(
         errors={
             400: "MALFORMED_BODY: the multipart body could not be parsed",
             422: "INVALID_INPUT: the message is not valid; POLICY_DENIED: the policy refused it "
-                 "(details.reasons); CONTENT_INVALID: the channel refused the content; "
-                 "IDEMPOTENCY_KEY_REUSED; FILE_NOT_FOUND",
+            "(details.reasons); CONTENT_INVALID: the channel refused the content; "
+            "IDEMPOTENCY_KEY_REUSED; FILE_NOT_FOUND",
             429: "RATE_LIMITED: the channel's rate limit stayed saturated; see Retry-After",
             502: "SEND_FAILED / SEND_OUTCOME_UNKNOWN: the provider failed (the message is stored)",
             503: "UNAVAILABLE / CHANNEL_UNAVAILABLE: sending, or this channel, is not configured here",
         },
         body=_message_body,
-        parameters=({
-            "name": "Idempotency-Key",
-            "in": "header",
-            "required": False,
-            "description": "makes a retry safe: a repeat answers with the first result and never sends twice",
-            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-        },),
+        parameters=(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": (
+                    "makes a retry safe: a repeat answers with the first result and never sends twice"
+                ),
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            },
+        ),
         success={
             "201": {
                 "description": "Sent (or a replay of a sent message)",
-                "headers": {"Idempotent-Replayed": {"description": "true on a replay",
-                                                    "schema": {"type": "string", "enum": ["true"]}}},
+                "headers": {
+                    "Idempotent-Replayed": {
+                        "description": "true on a replay",
+                        "schema": {"type": "string", "enum": ["true"]},
+                    }
+                },
                 "content": {"application/json": {"schema": _SENT}},
             },
             "202": {
@@ -239,21 +271,28 @@ ROUTES: Final[Mapping[tuple[str, str], Route]] = {
     # The webhooks are public: their callers prove themselves by a signature, so a bad one is a 403, and
     # their bodies are read raw (verified, never validated into a 422).
     ("POST", "/webhooks/sns"): Route(
-        errors={400: "MALFORMED_PAYLOAD: the body is not an SNS message", 403: _SIGNATURE_INVALID,
-                503: _INBOUND_UNAVAILABLE},
-        body=_sns_body, validates_body=False,
+        errors={
+            400: "MALFORMED_PAYLOAD: the body is not an SNS message",
+            403: _SIGNATURE_INVALID,
+            503: _INBOUND_UNAVAILABLE,
+        },
+        body=_sns_body,
+        validates_body=False,
     ),
     ("GET", "/webhooks/meta"): Route(errors={403: _SIGNATURE_INVALID, 503: _INBOUND_UNAVAILABLE}),
     ("POST", "/webhooks/meta"): Route(
         errors={403: _SIGNATURE_INVALID, 503: _INBOUND_UNAVAILABLE},
-        body=_meta_body, validates_body=False,
-        parameters=({
-            "name": "X-Hub-Signature-256",
-            "in": "header",
-            "required": True,
-            "description": "sha256=<hex HMAC-SHA256 of the raw body with the app secret>",
-            "schema": {"type": "string"},
-        },),
+        body=_meta_body,
+        validates_body=False,
+        parameters=(
+            {
+                "name": "X-Hub-Signature-256",
+                "in": "header",
+                "required": True,
+                "description": "sha256=<hex HMAC-SHA256 of the raw body with the app secret>",
+                "schema": {"type": "string"},
+            },
+        ),
     ),
     ("GET", "/metrics"): Route(
         errors={
@@ -277,19 +316,21 @@ def install_openapi(app: FastAPI) -> None:
         # Keyed on the route objects: a route added later (tests do) regenerates the document.
         key = tuple(map(id, app.routes))
         if cache.get("key") != key:
-            cache["schema"] = describe(get_openapi(
-                title=app.title,
-                version=app.version,
-                openapi_version=app.openapi_version,
-                summary=app.summary,
-                description=app.description,
-                routes=app.routes,
-                webhooks=app.webhooks.routes,
-                tags=app.openapi_tags,
-                servers=app.servers,
-                separate_input_output_schemas=app.separate_input_output_schemas,
-                external_docs=app.openapi_external_docs,
-            ))
+            cache["schema"] = describe(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    openapi_version=app.openapi_version,
+                    summary=app.summary,
+                    description=app.description,
+                    routes=app.routes,
+                    webhooks=app.webhooks.routes,
+                    tags=app.openapi_tags,
+                    servers=app.servers,
+                    separate_input_output_schemas=app.separate_input_output_schemas,
+                    external_docs=app.openapi_external_docs,
+                )
+            )
             cache["key"] = key
         app.openapi_schema = cache["schema"]
         schema: dict[str, Any] = cache["schema"]
@@ -328,10 +369,17 @@ def describe(schema: Schema) -> Schema:
         if name in schemas:
             schemas[name].setdefault("examples", [copy.deepcopy(example)])
     schemes = components.setdefault("securitySchemes", {})
-    schemes[BEARER] = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                       "description": "an access token from POST /api/auth/login (embedded) or Cognito"}
-    schemes[METRICS_TOKEN] = {"type": "http", "scheme": "bearer",
-                              "description": "the METRICS_TOKEN secret, for Prometheus scrapers"}
+    schemes[BEARER] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "an access token from POST /api/auth/login (embedded) or Cognito",
+    }
+    schemes[METRICS_TOKEN] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the METRICS_TOKEN secret, for Prometheus scrapers",
+    }
     for method, path, operation in operations(schema):
         route = ROUTES.get((method, path), Route())
         errors = _fact_errors(method, path, operation)  # from what FastAPI itself saw
@@ -346,7 +394,8 @@ def describe(schema: Schema) -> Schema:
             operation["parameters"] = kept + [copy.deepcopy(p) for p in route.parameters]
         errors.update(route.errors)
         responses = {
-            code: answer for code, answer in operation.get("responses", {}).items()
+            code: answer
+            for code, answer in operation.get("responses", {}).items()
             if not (code.isdigit() and int(code) >= 400)  # FastAPI's 422 is replaced below
         }
         if route.success:
@@ -394,14 +443,15 @@ def _refusable(parameter: Schema) -> bool:
 def _any_string(schema: Schema) -> bool:
     branches = schema.get("anyOf")
     if isinstance(branches, list):
-        return all(b == {"type": "null"} or _any_string(b) for b in branches) and set(schema) - {
-            "anyOf"} <= _ANNOTATIONS
+        return (
+            all(b == {"type": "null"} or _any_string(b) for b in branches)
+            and set(schema) - {"anyOf"} <= _ANNOTATIONS
+        )
     return schema.get("type") == "string" and set(schema) - {"type"} <= _ANNOTATIONS
 
 
 def _error_response(status: int, reason: str) -> Schema:
-    answer: Schema = {"description": reason,
-                      "content": {"application/json": {"schema": {"$ref": ERROR_REF}}}}
+    answer: Schema = {"description": reason, "content": {"application/json": {"schema": {"$ref": ERROR_REF}}}}
     if status in _HEADERS:
         answer["headers"] = copy.deepcopy(dict(_HEADERS[status]))
     return answer
@@ -411,20 +461,37 @@ def _error_response(status: int, reason: str) -> Schema:
 # happy paths are exercised too (random strings are never a valid phone number or a complete policy input).
 # tests/api/test_openapi_contract.py validates each against its model, so none can go stale.
 EXAMPLES: Final[Mapping[str, Schema]] = {
-    "ContactFields": {"name": "Amelia Hughes", "phone": "+447812345678", "email": "amelia@example.com",
-                      "optInWhatsApp": True, "optInSms": True, "optInEmail": False,
-                      "consentEvidence": "paper form signed in store, 2025-09-18"},
+    "ContactFields": {
+        "name": "Amelia Hughes",
+        "phone": "+447812345678",
+        "email": "amelia@example.com",
+        "optInWhatsApp": True,
+        "optInSms": True,
+        "optInEmail": False,
+        "consentEvidence": "paper form signed in store, 2025-09-18",
+    },
     "CreateUser": {"email": "new.operator@example.com", "role": "Operator"},
     "ChangeUser": {"role": "Viewer"},
     "LoginBody": {"email": "operator@example.com", "password": "correct horse battery staple"},
     "ReplayRequest": {"queue": "outbound-dlq", "max": 10},
-    "MessageIn": {"contactId": "ct_0123456789abcdef0123456789abcdef", "channel": "sms",
-                  "text": {"body": "Your order has shipped"}},
+    "MessageIn": {
+        "contactId": "ct_0123456789abcdef0123456789abcdef",
+        "channel": "sms",
+        "text": {"body": "Your order has shipped"},
+    },
     "PolicyInput": {
         "now": 1758186994,
         "request": {"channel": "sms", "kind": "text", "origin": "api", "bodyLength": 22},
-        "contact": {"found": True, "deleted": False, "optInWhatsApp": False, "optInSms": True,
-                    "optInEmail": False, "hasPhone": True, "hasEmail": False, "lastInboundMessageAt": 0},
+        "contact": {
+            "found": True,
+            "deleted": False,
+            "optInWhatsApp": False,
+            "optInSms": True,
+            "optInEmail": False,
+            "hasPhone": True,
+            "hasEmail": False,
+            "lastInboundMessageAt": 0,
+        },
         "environment": {"name": "local", "sendMode": "DRY_RUN"},
         "tier": {"limit": 1000, "used24h": 0, "opensConversation": False},
     },
@@ -444,7 +511,10 @@ def _models() -> dict[str, Schema]:
 
 
 _BOUNDS: Final[Mapping[str, str]] = {
-    "ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum",
+    "ge": "minimum",
+    "gt": "exclusiveMinimum",
+    "le": "maximum",
+    "lt": "exclusiveMaximum",
 }
 
 

@@ -80,7 +80,7 @@ def route_template(request: Request) -> str | None:
     actual = request.scope.get("path", "")
     root = request.scope.get("root_path", "")
     if root and actual.startswith(root):
-        actual = actual[len(root):]
+        actual = actual[len(root) :]
     for template, pattern in options:
         if pattern.match(actual):
             return template
@@ -104,16 +104,27 @@ def _bearer(request: Request) -> str | None:
 def _audit_denial(
     request: Request, user_id: str, resource_type: str, resource: str, details: dict[str, Any]
 ) -> None:
-    fields = {"event": "authz.denied", "userId": user_id, "resourceType": resource_type,
-              "resource": resource, "source": _source(request), **details}
+    fields = {
+        "event": "authz.denied",
+        "userId": user_id,
+        "resourceType": resource_type,
+        "resource": resource,
+        "source": _source(request),
+        **details,
+    }
     log.warning("access denied: %s for %s", resource, user_id, extra=fields)
     audit = get_container(request).audit
     if audit is None:
         log.error("no audit log is wired; the denial above is only in the log")
         return
     try:
-        audit.record(user_id, "authz.denied", resource_type, resource,
-                     {**details, "source": _source(request), "path": request.url.path})
+        audit.record(
+            user_id,
+            "authz.denied",
+            resource_type,
+            resource,
+            {**details, "source": _source(request), "path": request.url.path},
+        )
     except Exception:  # the request is refused either way
         log.exception("could not store the audit record of a denial")
 
@@ -139,16 +150,30 @@ def authorize_route(request: Request, method: str, template: str | None) -> None
     resource = f"{method} {template}"
     principal = _authenticate(request, resource)
     if rule is None:
-        _audit_denial(request, principal.user_id, "route", resource,
-                      {"required": None, "role": principal.role.name, "reason": "no_permission_rule"})
-        raise Forbidden("this endpoint has no permission rule, so it is refused", code="FORBIDDEN",
-                        details={"reason": "no_permission_rule"})
+        _audit_denial(
+            request,
+            principal.user_id,
+            "route",
+            resource,
+            {"required": None, "role": principal.role.name, "reason": "no_permission_rule"},
+        )
+        raise Forbidden(
+            "this endpoint has no permission rule, so it is refused",
+            code="FORBIDDEN",
+            details={"reason": "no_permission_rule"},
+        )
     assert isinstance(rule, Role)
     if principal.role < rule:
-        _audit_denial(request, principal.user_id, "route", resource,
-                      {"required": rule.name, "role": principal.role.name, "reason": "role_too_low"})
-        raise Forbidden(f"{rule.name} role required", details={"required": rule.name,
-                                                                "role": principal.role.name})
+        _audit_denial(
+            request,
+            principal.user_id,
+            "route",
+            resource,
+            {"required": rule.name, "role": principal.role.name, "reason": "role_too_low"},
+        )
+        raise Forbidden(
+            f"{rule.name} role required", details={"required": rule.name, "role": principal.role.name}
+        )
     request.state.authorized = (method, template)
 
 
@@ -161,17 +186,32 @@ def _authenticate(request: Request, resource: str) -> Principal:
         raise
     token = _bearer(request)
     if token is None:
-        log.warning("authentication failed", extra={"event": "auth.token", "outcome": "failure",
-                                                    "reason": "missing", "source": source,
-                                                    "path": request.url.path})
-        raise Unauthenticated("sign in first: send 'Authorization: Bearer <token>'",
-                              details={"reason": "missing"})
+        log.warning(
+            "authentication failed",
+            extra={
+                "event": "auth.token",
+                "outcome": "failure",
+                "reason": "missing",
+                "source": source,
+                "path": request.url.path,
+            },
+        )
+        raise Unauthenticated(
+            "sign in first: send 'Authorization: Bearer <token>'", details={"reason": "missing"}
+        )
     try:
         principal = identity.verify(token)
     except InvalidToken as exc:
-        log.warning("authentication failed", extra={"event": "auth.token", "outcome": "failure",
-                                                    "reason": exc.reason, "source": source,
-                                                    "path": request.url.path})
+        log.warning(
+            "authentication failed",
+            extra={
+                "event": "auth.token",
+                "outcome": "failure",
+                "reason": exc.reason,
+                "source": source,
+                "path": request.url.path,
+            },
+        )
         shown = "expired" if exc.reason == "expired" else "invalid"
         raise Unauthenticated(
             "the token has expired; sign in again" if shown == "expired" else "the token is not valid",
@@ -179,12 +219,23 @@ def _authenticate(request: Request, resource: str) -> Principal:
         ) from None
     except NoRole as exc:
         subject = _verified_subject(identity, token)
-        _audit_denial(request, subject, "route", resource,
-                      {"required": "any role", "role": None, "reason": exc.reason})
-        raise Forbidden("your account has no role (Viewer, Operator or Admin)",
-                        details={"reason": exc.reason}) from None
-    log.info("authenticated", extra={"event": "auth.token", "outcome": "success", "userId": principal.user_id,
-                                     "user": principal.email, "role": principal.role.name, "source": source})
+        _audit_denial(
+            request, subject, "route", resource, {"required": "any role", "role": None, "reason": exc.reason}
+        )
+        raise Forbidden(
+            "your account has no role (Viewer, Operator or Admin)", details={"reason": exc.reason}
+        ) from None
+    log.info(
+        "authenticated",
+        extra={
+            "event": "auth.token",
+            "outcome": "success",
+            "userId": principal.user_id,
+            "user": principal.email,
+            "role": principal.role.name,
+            "source": source,
+        },
+    )
     request.state.principal = principal
     return principal
 
@@ -205,8 +256,15 @@ def require_action(request: Request, action: str) -> Principal:
         raise Unauthenticated("sign in first: send 'Authorization: Bearer <token>'")
     needed = permissions.action_role(action)
     if principal.role < needed:
-        _audit_denial(request, principal.user_id, "action", action,
-                      {"required": needed.name, "role": principal.role.name, "reason": "role_too_low"})
-        raise Forbidden(f"{needed.name} role required for {action}",
-                        details={"required": needed.name, "role": principal.role.name, "action": action})
+        _audit_denial(
+            request,
+            principal.user_id,
+            "action",
+            action,
+            {"required": needed.name, "role": principal.role.name, "reason": "role_too_low"},
+        )
+        raise Forbidden(
+            f"{needed.name} role required for {action}",
+            details={"required": needed.name, "role": principal.role.name, "action": action},
+        )
     return principal

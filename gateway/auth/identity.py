@@ -75,8 +75,15 @@ class CognitoIdentity:
 
 
 class LocalTokenSigner:
-    def __init__(self, key: signing_keys.SigningKey, clock: Clock, *, issuer: str = LOCAL_ISSUER,
-                 client_id: str = LOCAL_CLIENT_ID, ttl: int = LOCAL_TOKEN_TTL) -> None:
+    def __init__(
+        self,
+        key: signing_keys.SigningKey,
+        clock: Clock,
+        *,
+        issuer: str = LOCAL_ISSUER,
+        client_id: str = LOCAL_CLIENT_ID,
+        ttl: int = LOCAL_TOKEN_TTL,
+    ) -> None:
         self._key = key
         self._clock = clock
         self.issuer = issuer
@@ -86,9 +93,19 @@ class LocalTokenSigner:
     def issue(self, user_id: str, email: str, role: Role) -> str:
         now = int(self._clock.now())
         claims = {
-            "iss": self.issuer, "sub": user_id, "client_id": self.client_id, "token_use": "access",
-            "cognito:groups": [role.name], "username": email, "email": email, "scope": "wecare/api",
-            "iat": now, "nbf": now, "exp": now + self.ttl, "auth_time": now, "jti": uuid.uuid4().hex,
+            "iss": self.issuer,
+            "sub": user_id,
+            "client_id": self.client_id,
+            "token_use": "access",
+            "cognito:groups": [role.name],
+            "username": email,
+            "email": email,
+            "scope": "wecare/api",
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.ttl,
+            "auth_time": now,
+            "jti": uuid.uuid4().hex,
         }
         return jwt.encode(claims, self._key.private_key, algorithm="RS256", headers={"kid": self._key.kid})
 
@@ -100,8 +117,12 @@ class LoginResult:
     user: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accessToken": self.access_token, "tokenType": "Bearer", "expiresIn": self.expires_in,
-                "user": self.user}
+        return {
+            "accessToken": self.access_token,
+            "tokenType": "Bearer",
+            "expiresIn": self.expires_in,
+            "user": self.user,
+        }
 
 
 class LocalIdentity:
@@ -160,13 +181,25 @@ class LocalIdentity:
         if user is None:
             self.throttle.failure(account, client)
             known = self.users.find_by_email(account) if account else None
-            reason = "unknown_account" if known is None else (
-                "disabled" if known.get("disabled") else "bad_password")
-            self._outcome("failure", account, client, known["userId"] if known else None, reason=reason,
-                          throttled="client" if over_pace else None)
+            reason = (
+                "unknown_account"
+                if known is None
+                else ("disabled" if known.get("disabled") else "bad_password")
+            )
+            self._outcome(
+                "failure",
+                account,
+                client,
+                known["userId"] if known else None,
+                reason=reason,
+                throttled="client" if over_pace else None,
+            )
             if over_pace:
-                raise LoginThrottled("too many failed sign-in attempts; try again later",
-                                     retry_after=self.throttle.client_wait(client), scope="client")
+                raise LoginThrottled(
+                    "too many failed sign-in attempts; try again later",
+                    retry_after=self.throttle.client_wait(client),
+                    scope="client",
+                )
             raise InvalidCredentials("wrong e-mail or password")
         self.throttle.success(account)  # clears the account only; the address keeps its failures
         now = self._clock.now()
@@ -177,10 +210,24 @@ class LocalIdentity:
         user = {**user, "lastLoginAt": now}
         return LoginResult(token, self.signer.ttl, public(user))
 
-    def _outcome(self, outcome: str, account: str, client: str, user_id: str | None, *, reason: str,
-                 throttled: str | None = None) -> None:
-        fields = {"event": "auth.login", "outcome": outcome, "user": account,
-                  "userId": user_id or "anonymous", "source": client, "reason": reason}
+    def _outcome(
+        self,
+        outcome: str,
+        account: str,
+        client: str,
+        user_id: str | None,
+        *,
+        reason: str,
+        throttled: str | None = None,
+    ) -> None:
+        fields = {
+            "event": "auth.login",
+            "outcome": outcome,
+            "user": account,
+            "userId": user_id or "anonymous",
+            "source": client,
+            "reason": reason,
+        }
         details = {"email": account, "source": client, "reason": reason}
         if throttled is not None:
             fields["throttled"] = details["throttled"] = throttled
@@ -189,8 +236,9 @@ class LocalIdentity:
         else:
             log.warning("sign-in refused", extra=fields)
         try:
-            self._audit.record(user_id or "anonymous", f"auth.login.{outcome}", "user", user_id or account,
-                               details)
+            self._audit.record(
+                user_id or "anonymous", f"auth.login.{outcome}", "user", user_id or account, details
+            )
         except Exception:
             log.exception("could not audit a sign-in attempt")
 
@@ -224,7 +272,12 @@ def cognito_identity(
 ) -> CognitoIdentity:
     """The AWS identity: tokens of user pool ``pool_id`` for app client ``client_id``."""
     jwks = RemoteJwks(cognito_jwks_url(pool_id), fetch, clock, min_refresh_interval=min_refresh_interval)
-    verifier = TokenVerifier(jwks, issuer=cognito_issuer(pool_id), client_id=client_id, clock=clock,
-                             token_use=token_use, leeway=leeway)
+    verifier = TokenVerifier(
+        jwks,
+        issuer=cognito_issuer(pool_id),
+        client_id=client_id,
+        clock=clock,
+        token_use=token_use,
+        leeway=leeway,
+    )
     return CognitoIdentity(verifier, users)
-

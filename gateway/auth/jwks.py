@@ -43,15 +43,22 @@ def thumbprint(key: RSAPublicKey) -> str:
     numbers = key.public_numbers()
     canonical = json.dumps(
         {"e": _b64url_uint(numbers.e), "kty": "RSA", "n": _b64url_uint(numbers.n)},
-        separators=(",", ":"), sort_keys=True,
+        separators=(",", ":"),
+        sort_keys=True,
     )
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).decode().rstrip("=")
 
 
 def public_jwk(key: RSAPublicKey, kid: str) -> dict[str, str]:
     numbers = key.public_numbers()
-    return {"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
-            "n": _b64url_uint(numbers.n), "e": _b64url_uint(numbers.e)}
+    return {
+        "kty": "RSA",
+        "kid": kid,
+        "alg": "RS256",
+        "use": "sig",
+        "n": _b64url_uint(numbers.n),
+        "e": _b64url_uint(numbers.e),
+    }
 
 
 def parse_jwks(document: bytes | str | Mapping[str, Any]) -> dict[str, RSAPublicKey]:
@@ -133,8 +140,11 @@ class RemoteJwks:
                 keys = parse_jwks(self._fetch(self.url))
             except Exception as exc:
                 # Keep serving the keys we have; tokens signed by unknown keys are refused meanwhile.
-                log.error("JWKS refresh failed; keeping %d cached keys", len(self._keys),
-                          extra={"url": self.url, "errorType": type(exc).__name__})
+                log.error(
+                    "JWKS refresh failed; keeping %d cached keys",
+                    len(self._keys),
+                    extra={"url": self.url, "errorType": type(exc).__name__},
+                )
                 return
             self._keys = keys
             self._fetched_at = now

@@ -70,8 +70,9 @@ def _load(path: Path) -> SigningKey:
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
-            log.warning("signing key was readable by others; restricting it to 0600",
-                        extra={"path": str(path)})
+            log.warning(
+                "signing key was readable by others; restricting it to 0600", extra={"path": str(path)}
+            )
             path.chmod(0o600)
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except OSError as exc:

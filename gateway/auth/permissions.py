@@ -67,9 +67,7 @@ ROUTES: Mapping[tuple[str, str], Rule] = {
 
 # Whole sub-trees with one rule, for any method: every AI route (suggestions, approvals, feedback) is an
 # Operator action. An exact entry in ROUTES wins over a prefix.
-PREFIXES: tuple[tuple[str, Rule], ...] = (
-    ("/api/ai/", Operator),
-)
+PREFIXES: tuple[tuple[str, Rule], ...] = (("/api/ai/", Operator),)
 
 # Finer checks inside a route (a parameter or a field that needs more than the route's role).
 ACTIONS: Mapping[str, Role] = {

@@ -41,10 +41,12 @@ class Rule:
 
 @dataclass(frozen=True)
 class ThrottlePolicy:
-    account: Rule = field(default_factory=lambda: Rule(free=3, lock_after=10, max_delay=60.0,
-                                                       lock_seconds=900.0))
-    client: Rule = field(default_factory=lambda: Rule(free=20, lock_after=100, max_delay=60.0,
-                                                      lock_seconds=900.0))
+    account: Rule = field(
+        default_factory=lambda: Rule(free=3, lock_after=10, max_delay=60.0, lock_seconds=900.0)
+    )
+    client: Rule = field(
+        default_factory=lambda: Rule(free=20, lock_after=100, max_delay=60.0, lock_seconds=900.0)
+    )
     window_seconds: float = 900.0
     max_keys: int = 100_000
 
@@ -78,8 +80,10 @@ class LoginThrottle:
         with self._lock:
             if len(self._failures) >= self.policy.max_keys:
                 self._prune(now)
-            for key, rule in ((self._akey(account), self.policy.account),
-                              (self._ckey(client), self.policy.client)):
+            for key, rule in (
+                (self._akey(account), self.policy.account),
+                (self._ckey(client), self.policy.client),
+            ):
                 times = self._recent(key, now)
                 times.append(now)
                 if len(times) >= rule.lock_after:

@@ -89,8 +89,14 @@ class TokenVerifier:
                 algorithms=["RS256"],
                 # Time and audience checks are ours: time comes from the injected clock, and Cognito
                 # access tokens carry the client id in ``client_id``, not ``aud``.
-                options={"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False,
-                         "verify_iss": False, "require": []},
+                options={
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                    "verify_aud": False,
+                    "verify_iss": False,
+                    "require": [],
+                },
             )
         except jwt.InvalidSignatureError:
             raise InvalidToken("the token signature does not verify", reason="bad_signature") from None

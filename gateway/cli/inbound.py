@@ -41,9 +41,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         container.close()
 
 
-def ingest_files(
-    inbound: InboundService, paths: Sequence[Path], *, out: TextIO, fmt: str = "text"
-) -> int:
+def ingest_files(inbound: InboundService, paths: Sequence[Path], *, out: TextIO, fmt: str = "text") -> int:
     """Ingest each file; exit code 0 when every event was stored (or already was), 1 otherwise."""
     total = IngestResult()
     per_file: list[dict[str, Any]] = []

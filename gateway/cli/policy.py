@@ -37,13 +37,25 @@ def register(sub: SubParsers[argparse.ArgumentParser]) -> None:
 
     test = commands.add_parser("test", help="run the policy test cases")
     _policies(test)
-    test.add_argument("--cases", action="append", type=Path, metavar="DIR",
-                      help="case folder or file (repeatable; default: policy-tests/)")
+    test.add_argument(
+        "--cases",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="case folder or file (repeatable; default: policy-tests/)",
+    )
     test.add_argument("--format", choices=("text", "json"), default="text")
-    test.add_argument("--min-coverage", type=float, metavar="PCT",
-                      help="fail when fewer than PCT %% of rules were seen both passing and failing")
-    test.add_argument("--mutate", action="store_true",
-                      help="negate each rule and replace it by true in turn; some case must fail for each")
+    test.add_argument(
+        "--min-coverage",
+        type=float,
+        metavar="PCT",
+        help="fail when fewer than PCT %% of rules were seen both passing and failing",
+    )
+    test.add_argument(
+        "--mutate",
+        action="store_true",
+        help="negate each rule and replace it by true in turn; some case must fail for each",
+    )
     test.add_argument("--engine", choices=ENGINES, default="fast")
     test.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML for CI")
     test.add_argument("--quiet", action="store_true", help="list failing cases only")
@@ -55,30 +67,47 @@ def register(sub: SubParsers[argparse.ArgumentParser]) -> None:
     lint.set_defaults(func=run_lint)
 
     explain = commands.add_parser("explain", help="one decision, every rule with its outcome")
-    explain.add_argument("input", type=Path, metavar="INPUT.json",
-                         help="a policy input document, or a stored message ('-': stdin)")
+    explain.add_argument(
+        "input",
+        type=Path,
+        metavar="INPUT.json",
+        help="a policy input document, or a stored message ('-': stdin)",
+    )
     _policies(explain)
     explain.add_argument("--format", choices=("text", "json"), default="text")
     explain.add_argument("--engine", choices=ENGINES, default="fast")
     explain.set_defaults(func=run_explain)
 
     rep = commands.add_parser("replay", help="re-evaluate recorded decisions under a candidate bundle")
-    rep.add_argument("--candidate", type=Path, required=True, metavar="DIR",
-                     help="the candidate bundle folder")
+    rep.add_argument(
+        "--candidate", type=Path, required=True, metavar="DIR", help="the candidate bundle folder"
+    )
     _policies(rep)
-    rep.add_argument("--data-dir", type=Path, metavar="D",
-                     help="read the recorded messages of this embedded instance (default: $WECARE_DATA_DIR)")
-    rep.add_argument("--inputs", type=Path, metavar="FILE.jsonl",
-                     help="policy inputs, one JSON document (or stored message) per line, "
-                          "instead of a data dir")
+    rep.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="D",
+        help="read the recorded messages of this embedded instance (default: $WECARE_DATA_DIR)",
+    )
+    rep.add_argument(
+        "--inputs",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="policy inputs, one JSON document (or stored message) per line, instead of a data dir",
+    )
     rep.add_argument("--examples", type=int, default=3, help="example message ids per reason (default 3)")
     rep.add_argument("--format", choices=("text", "json"), default="text")
     rep.set_defaults(func=run_replay)
 
 
 def _policies(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--policies", type=Path, default=Path("policies"), metavar="DIR",
-                        help="the bundle folder (default: policies/)")
+    parser.add_argument(
+        "--policies",
+        type=Path,
+        default=Path("policies"),
+        metavar="DIR",
+        help="the bundle folder (default: policies/)",
+    )
 
 
 def _problems(problems: tuple[Problem, ...] | list[Problem], base: Path, out: TextIO) -> None:
@@ -97,6 +126,7 @@ def _load(directory: Path, err: TextIO) -> Bundle | None:
 
 
 # ---- test ------------------------------------------------------------------------------------
+
 
 def run_test(args: argparse.Namespace) -> int:
     return test_command(args, sys.stdout, sys.stderr)
@@ -136,6 +166,7 @@ def test_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 # ---- lint ------------------------------------------------------------------------------------
 
+
 def run_lint(args: argparse.Namespace) -> int:
     return lint_command(args, sys.stdout, sys.stderr)
 
@@ -148,20 +179,37 @@ def lint_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         problems = list(exc.problems)
     errors = [p for p in problems if p.severity == "error"]
     if args.format == "json":
-        out.write(json.dumps({
-            "ok": not errors,
-            "problems": [{"file": str(args.policies / p.file), "line": p.line, "severity": p.severity,
-                          "message": p.message} for p in problems],
-        }, indent=2) + "\n")
+        out.write(
+            json.dumps(
+                {
+                    "ok": not errors,
+                    "problems": [
+                        {
+                            "file": str(args.policies / p.file),
+                            "line": p.line,
+                            "severity": p.severity,
+                            "message": p.message,
+                        }
+                        for p in problems
+                    ],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     else:
         _problems(problems, args.policies, out)
         warnings = len(problems) - len(errors)
-        out.write(f"{len(errors)} error(s), {warnings} warning(s)\n" if problems
-                  else f"{args.policies}: every expression compiles and type-checks\n")
+        out.write(
+            f"{len(errors)} error(s), {warnings} warning(s)\n"
+            if problems
+            else f"{args.policies}: every expression compiles and type-checks\n"
+        )
     return 1 if errors else 0
 
 
 # ---- explain ---------------------------------------------------------------------------------
+
 
 def run_explain(args: argparse.Namespace) -> int:
     return explain_command(args, sys.stdout, sys.stderr, sys.stdin)
@@ -197,10 +245,13 @@ def format_explanation(explanation: dict[str, Any]) -> str:
     d = explanation["decision"]
     b = d["bundle"]
     verdict = "ALLOW" if d["allowed"] else "DENY"
-    lines = [f"decision: {verdict}" + (f"  reasons: {', '.join(d['reasons'])}" if d["reasons"] else "")
-             + (f"  warnings: {', '.join(d['warnings'])}" if d["warnings"] else "")
-             + (f"  audits: {', '.join(d['audits'])}" if d["audits"] else ""),
-             f"bundle {b['name']} {b['version']} {b['digest']} (engine {explanation['engine']})"]
+    lines = [
+        f"decision: {verdict}"
+        + (f"  reasons: {', '.join(d['reasons'])}" if d["reasons"] else "")
+        + (f"  warnings: {', '.join(d['warnings'])}" if d["warnings"] else "")
+        + (f"  audits: {', '.join(d['audits'])}" if d["audits"] else ""),
+        f"bundle {b['name']} {b['version']} {b['digest']} (engine {explanation['engine']})",
+    ]
     for problem in d.get("inputProblems", []):
         lines.append(f"input problem: {problem}")
     for policy in explanation["policies"]:
@@ -218,6 +269,7 @@ def format_explanation(explanation: dict[str, Any]) -> str:
 
 # ---- replay ----------------------------------------------------------------------------------
 
+
 def run_replay(args: argparse.Namespace) -> int:
     return replay_command(args, sys.stdout, sys.stderr)
 
@@ -229,8 +281,11 @@ def _records_from_file(path: Path) -> Iterator[ReplayRecord]:
                 continue
             doc = safejson.loads(line, f"line {number}")
             if isinstance(doc, dict) and isinstance(doc.get("policyInput"), dict):
-                yield ReplayRecord(str(doc.get("messageId") or doc.get("id") or f"line {number}"),
-                                   doc["policyInput"], doc.get("decision"))
+                yield ReplayRecord(
+                    str(doc.get("messageId") or doc.get("id") or f"line {number}"),
+                    doc["policyInput"],
+                    doc.get("decision"),
+                )
             else:
                 yield ReplayRecord(f"line {number}", doc)
 
@@ -257,13 +312,19 @@ def replay_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         data_dir = args.data_dir or Path(os.environ.get("WECARE_DATA_DIR", ".wecare"))
         if not (data_dir / "wecare.db").is_file():
-            err.write(f"wecare: no recorded messages in {data_dir} (no wecare.db); "
-                      "pass --inputs FILE.jsonl to replay a file of policy inputs\n")
+            err.write(
+                f"wecare: no recorded messages in {data_dir} (no wecare.db); "
+                "pass --inputs FILE.jsonl to replay a file of policy inputs\n"
+            )
             return 1
         records = _records_from_store(data_dir)
     try:
-        report = replay(records, PolicyEngine(baseline_bundle), PolicyEngine(candidate_bundle),
-                        examples_per_reason=max(0, args.examples))
+        report = replay(
+            records,
+            PolicyEngine(baseline_bundle),
+            PolicyEngine(candidate_bundle),
+            examples_per_reason=max(0, args.examples),
+        )
     except safejson.JsonInputError as exc:
         err.write(f"wecare: {args.inputs} is not JSON lines: {exc}\n")
         return 1

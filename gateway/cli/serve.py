@@ -29,11 +29,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         for line in first_start(container):
             print(line, flush=True)
-        print(f"WECARE.DIGITAL is running on http://{args.host}:{args.port}/ "
-              f"(data in {settings.WECARE_DATA_DIR}, send mode {settings.SEND_MODE.value})", flush=True)
+        print(
+            f"WECARE.DIGITAL is running on http://{args.host}:{args.port}/ "
+            f"(data in {settings.WECARE_DATA_DIR}, send mode {settings.SEND_MODE.value})",
+            flush=True,
+        )
         container.start_workers()
-        uvicorn.run(create_app(container), host=args.host, port=args.port, log_config=None,
-                    access_log=False)
+        uvicorn.run(create_app(container), host=args.host, port=args.port, log_config=None, access_log=False)
     finally:
         container.stop_workers()
         container.close()

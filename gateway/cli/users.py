@@ -35,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add = sub.add_parser("add", help="create a local account")
     add.add_argument("email")
     add.add_argument("--role", required=True, choices=["Viewer", "Operator", "Admin"])
-    add.add_argument("--password",
-                     help="at least 10 characters; omitted: a random one is generated and shown once")
+    add.add_argument(
+        "--password", help="at least 10 characters; omitted: a random one is generated and shown once"
+    )
     add.add_argument("--data-dir", help="the embedded data dir (default: $WECARE_DATA_DIR or .wecare)")
     add.set_defaults(func=add_user)
 

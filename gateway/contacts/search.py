@@ -95,11 +95,12 @@ def source_of(contact: Mapping[str, Any]) -> dict[str, Any]:
     return {name: contact.get(name) or None for name in SOURCE_FIELDS}
 
 
-def index_attributes(field_name: str, token: str, contact_id: str, tokens: Tokens,
-                     source: Mapping[str, Any]) -> Item:
+def index_attributes(
+    field_name: str, token: str, contact_id: str, tokens: Tokens, source: Mapping[str, Any]
+) -> Item:
     """The attributes that put an item in the search index as (field, token) of ``contact_id``."""
     return {
-        "searchBucket": f"{field_name}:{token[:BUCKET_LEN[field_name]]}",
+        "searchBucket": f"{field_name}:{token[: BUCKET_LEN[field_name]]}",
         "searchKey": f"{token} {contact_id}",
         "ref": contact_id,
         "tok": tokens,
@@ -112,15 +113,18 @@ def name_entries(contact_id: str, tokens: Tokens, source: Mapping[str, Any]) -> 
     (no query looks them up); they still filter multi-word queries through ``tok``."""
     return {
         f"sx#{contact_id}#n#{token}": {
-            "contactId": f"sx#{contact_id}#n#{token}", "kind": "search",
+            "contactId": f"sx#{contact_id}#n#{token}",
+            "kind": "search",
             **index_attributes("n", token, contact_id, tokens, source),
         }
-        for token in tokens["n"] if len(token) >= BUCKET_LEN["n"]
+        for token in tokens["n"]
+        if len(token) >= BUCKET_LEN["n"]
     }
 
 
-def guard_index_attributes(field_name: str, contact_id: str, tokens: Tokens,
-                           source: Mapping[str, Any]) -> Item:
+def guard_index_attributes(
+    field_name: str, contact_id: str, tokens: Tokens, source: Mapping[str, Any]
+) -> Item:
     """The index attributes a contact's e-mail (``"email"``) or phone (``"phone"``) guard carries."""
     key = "e" if field_name == "email" else "p"
     values = tokens[key]
@@ -138,7 +142,7 @@ class Phase:
 
     @property
     def bucket(self) -> str:
-        return f"{self.field}:{self.probe[:BUCKET_LEN[self.field]]}"
+        return f"{self.field}:{self.probe[: BUCKET_LEN[self.field]]}"
 
     def matches(self, tokens: Mapping[str, list[str]]) -> bool:
         own = tokens.get(self.field, [])
@@ -173,7 +177,7 @@ def _phone_phases(text: str) -> list[Phase]:
     readings: list[tuple[str, str | None]] = []
     if not international:
         readings.append((digits, None))  # the national significant number as it is
-        readings.extend((digits[len(p):], None) for p in fields.TRUNK_PREFIXES if digits.startswith(p))
+        readings.extend((digits[len(p) :], None) for p in fields.TRUNK_PREFIXES if digits.startswith(p))
     # a country code first: after "+"/"00", or typed without them ("447812345678")
     readings.extend((digits[n:], digits[:n]) for n in (1, 2, 3) if fields.is_country_code(digits[:n]))
     phases: list[Phase] = []
@@ -202,8 +206,9 @@ def plan(query: str) -> Plan:
     else:
         words = [p for parts in name_parts(text) for p in parts]
         if not words:
-            raise InvalidInput("type a name, phone number or e-mail address to search",
-                               details={"field": "q"})
+            raise InvalidInput(
+                "type a name, phone number or e-mail address to search", details={"field": "q"}
+            )
         longest = max(words, key=len)
         probe = longest[:MAX_TOKEN_LEN]
         if len(probe) < BUCKET_LEN["n"]:
@@ -228,8 +233,9 @@ def _resume(table: Table, query_plan: Plan, cursor: str | None) -> tuple[int, st
         raise InvalidInput(str(exc), code="INVALID_CURSOR", details={"field": "cursor"}) from None
     phase_no, key = state.get("p"), state.get("a")
     if not (isinstance(phase_no, int) and 0 <= phase_no < len(query_plan.phases) and isinstance(key, str)):
-        raise InvalidInput("the cursor is not one this API issued", code="INVALID_CURSOR",
-                           details={"field": "cursor"})
+        raise InvalidInput(
+            "the cursor is not one this API issued", code="INVALID_CURSOR", details={"field": "cursor"}
+        )
     return phase_no, key
 
 
@@ -251,8 +257,11 @@ def search(
     for index in range(start, len(query_plan.phases)):
         phase = query_plan.phases[index]
         lower = after if index == start else None
-        sort = (SortKey("begins_with", phase.probe) if lower is None
-                else SortKey("between", (lower, phase.probe + _TOP)))
+        sort = (
+            SortKey("begins_with", phase.probe)
+            if lower is None
+            else SortKey("between", (lower, phase.probe + _TOP))
+        )
         store_cursor: str | None = None
         while True:
             page = table.query(phase.bucket, index=INDEX, sort=sort, limit=batch, cursor=store_cursor)
@@ -269,8 +278,11 @@ def search(
                     continue  # gone, or changed since this entry was written (an interrupted update)
                 results.append(contact)
                 if len(results) >= limit:
-                    more = (position < len(page.items) - 1 or page.cursor is not None
-                            or index < len(query_plan.phases) - 1)
+                    more = (
+                        position < len(page.items) - 1
+                        or page.cursor is not None
+                        or index < len(query_plan.phases) - 1
+                    )
                     if not more:
                         return results, None
                     return results, table.cursors.encode({"p": index, "a": key}, query_plan.scope)

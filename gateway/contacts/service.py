@@ -123,7 +123,11 @@ class ContactService:
         """Active contacts whose name, phone or e-mail matches ``q`` (see :mod:`gateway.contacts.search`)."""
         plan = search_index.plan(q)
         items, next_cursor = search_index.search(
-            self._table, plan, limit=_clamp(limit), cursor=cursor, load=self._active,
+            self._table,
+            plan,
+            limit=_clamp(limit),
+            cursor=cursor,
+            load=self._active,
         )
         return ContactPage(items, next_cursor)
 
@@ -152,10 +156,15 @@ class ContactService:
         phone = parsed.e164 if parsed is not None else None
         email = f.normalise_email(data["email"]) if data.get("email") is not None else None
         if phone is None and email is None:
-            raise InvalidInput("a contact needs a phone number or an e-mail address (or both)",
-                               details={"fields": ["phone", "email"]})
-        opt_ins = {name_: f.validate_opt_in(name_, data[name_]) for name_ in f.OPT_IN_FIELDS.values()
-                   if name_ in data}
+            raise InvalidInput(
+                "a contact needs a phone number or an e-mail address (or both)",
+                details={"fields": ["phone", "email"]},
+            )
+        opt_ins = {
+            name_: f.validate_opt_in(name_, data[name_])
+            for name_ in f.OPT_IN_FIELDS.values()
+            if name_ in data
+        }
         evidence = f.validate_evidence(data.get("consentEvidence"))
         now = self._clock.now()
         contact_id = "ct_" + uuid.uuid4().hex
@@ -172,8 +181,16 @@ class ContactService:
                 history.append(
                     _consent(channel, False, True, actor=actor, at=now, source=source, evidence=evidence)
                 )
-        item.update({"createdAt": now, "updatedAt": now, "createdBy": actor, "createdVia": source,
-                     "consentHistory": history, "version": 1})
+        item.update(
+            {
+                "createdAt": now,
+                "updatedAt": now,
+                "createdBy": actor,
+                "createdVia": source,
+                "consentHistory": history,
+                "version": 1,
+            }
+        )
 
         tokens = search_index.contact_tokens(item, phone=parsed)
         src = search_index.source_of(item)
@@ -231,8 +248,13 @@ class ContactService:
         if channel not in f.OPT_IN_FIELDS:
             raise InvalidInput("channel must be whatsapp, sms or email", details={"field": "channel"})
         attr = f.OPT_IN_FIELDS[channel]
-        return self._apply(contact_id, {attr: f.validate_opt_in(attr, value)}, actor=actor,
-                           source=f.validate_source(source), evidence=f.validate_evidence(evidence))
+        return self._apply(
+            contact_id,
+            {attr: f.validate_opt_in(attr, value)},
+            actor=actor,
+            source=f.validate_source(source),
+            evidence=f.validate_evidence(evidence),
+        )
 
     def delete(self, contact_id: str, *, actor: str) -> dict[str, Any]:
         """Soft delete: ``deletedAt`` is set, the phone/e-mail are free again, search no longer finds it."""
@@ -249,8 +271,9 @@ class ContactService:
                 continue
             for guard in _guard_keys(current):
                 self._release(guard, contact_id)  # the e-mail and phone index entries go with them
-            for key in search_index.name_entries(contact_id, {"n": search_index.name_tokens(
-                    str(current.get("name") or ""))}, {}):
+            for key in search_index.name_entries(
+                contact_id, {"n": search_index.name_tokens(str(current.get("name") or ""))}, {}
+            ):
                 self._table.delete({"contactId": key})
             self._audit.record(actor, "contact.delete", "contact", contact_id, {})
             return updated
@@ -268,7 +291,8 @@ class ContactService:
             self._table.update(
                 {"contactId": contact_id},
                 Update(set={"lastInboundMessageAt": at, "lastContactedAt": at}),
-                condition=eq("kind", "contact") & _before("lastInboundMessageAt", at)
+                condition=eq("kind", "contact")
+                & _before("lastInboundMessageAt", at)
                 & _before("lastContactedAt", at),
             )
             return
@@ -302,8 +326,16 @@ class ContactService:
     def _unchanged(self, current: Mapping[str, Any]) -> Any:
         return eq("kind", "contact") & eq("version", current.get("version", 0)) & not_exists("deletedAt")
 
-    def _acquire(self, guard_key: str, field_name: str, value: str, contact_id: str, *, now: float,
-                 index_attrs: Mapping[str, Any]) -> None:
+    def _acquire(
+        self,
+        guard_key: str,
+        field_name: str,
+        value: str,
+        contact_id: str,
+        *,
+        now: float,
+        index_attrs: Mapping[str, Any],
+    ) -> None:
         guard = {"contactId": guard_key, "kind": "guard", "ref": contact_id, "createdAt": now, **index_attrs}
         for _ in range(_ATTEMPTS):
             try:
@@ -326,8 +358,10 @@ class ContactService:
                 raise _duplicate(field_name, owner_id)  # its owner is being written right now
             try:  # a leftover of an interrupted write: take it over, unless someone else just did
                 self._table.put(guard, condition=eq("ref", owner_id))
-                log.warning("took over a stale uniqueness guard",
-                            extra={"guard": field_name, "staleOwner": owner_id, "contactId": contact_id})
+                log.warning(
+                    "took over a stale uniqueness guard",
+                    extra={"guard": field_name, "staleOwner": owner_id, "contactId": contact_id},
+                )
                 return
             except ConditionFailed:
                 continue
@@ -337,8 +371,16 @@ class ContactService:
         with contextlib.suppress(ConditionFailed):  # not ours (any more)
             self._table.delete({"contactId": guard_key}, condition=eq("ref", contact_id))
 
-    def _apply(self, contact_id: str, wanted: Mapping[str, Any], *, actor: str, source: str,  # noqa: PLR0912 - one optimistic attempt: guards, index and update share one undo log
-               evidence: Mapping[str, Any] | None, phone: f.Phone | None = None) -> dict[str, Any]:
+    def _apply(  # noqa: PLR0912 - one optimistic attempt: guards, index and update share one undo log
+        self,
+        contact_id: str,
+        wanted: Mapping[str, Any],
+        *,
+        actor: str,
+        source: str,
+        evidence: Mapping[str, Any] | None,
+        phone: f.Phone | None = None,
+    ) -> dict[str, Any]:
         for _ in range(_ATTEMPTS):
             current = self.get(contact_id)
             now = self._clock.now()
@@ -348,14 +390,22 @@ class ContactService:
             sets, removes, consent = new
             after = {k: v for k, v in {**current, **sets}.items() if k not in removes}
             if not after.get("phone") and not after.get("email"):
-                raise InvalidInput("a contact needs a phone number or an e-mail address (or both)",
-                                   details={"fields": ["phone", "email"]})
+                raise InvalidInput(
+                    "a contact needs a phone number or an e-mail address (or both)",
+                    details={"fields": ["phone", "email"]},
+                )
             old_guards, new_guards = _guard_keys(current), _guard_keys(after)
             old_src, new_src = search_index.source_of(current), search_index.source_of(after)
             old_tokens = search_index.contact_tokens(current)
-            kept_phone = phone if phone is not None else (
-                f.Phone(str(current["phone"]), old_tokens["c"][0], old_tokens["p"][0])
-                if current.get("phone") else None)
+            kept_phone = (
+                phone
+                if phone is not None
+                else (
+                    f.Phone(str(current["phone"]), old_tokens["c"][0], old_tokens["p"][0])
+                    if current.get("phone")
+                    else None
+                )
+            )
             new_tokens = search_index.contact_tokens(after, phone=kept_phone)
             old_entries = search_index.name_entries(contact_id, old_tokens, old_src)
             new_entries = search_index.name_entries(contact_id, new_tokens, new_src)
@@ -390,26 +440,39 @@ class ContactService:
                 if key not in new_entries:
                     self._table.delete({"contactId": key})
             changed = sorted({*sets, *removes} - {"consentHistory"})
-            self._audit.record(actor, "contact.update", "contact", contact_id, {
-                "source": source, "fields": changed,
-                "consent": [{k: r[k] for k in ("channel", "old", "new")} for r in consent],
-            })
+            self._audit.record(
+                actor,
+                "contact.update",
+                "contact",
+                contact_id,
+                {
+                    "source": source,
+                    "fields": changed,
+                    "consent": [{k: r[k] for k in ("channel", "old", "new")} for r in consent],
+                },
+            )
             return updated
         raise _busy({"contactId": contact_id})
 
-    def _reindex_guard(self, guard_key: str, contact_id: str, now: float, attrs: Mapping[str, Any],
-                       undo: _Undo) -> None:
+    def _reindex_guard(
+        self, guard_key: str, contact_id: str, now: float, attrs: Mapping[str, Any], undo: _Undo
+    ) -> None:
         """Rewrite the index attributes a guard this contact holds carries (its name or values changed)."""
         existing = self._table.get({"contactId": guard_key})
-        base = {"contactId": guard_key, "kind": "guard", "ref": contact_id,
-                "createdAt": (existing or {}).get("createdAt", now)}
+        base = {
+            "contactId": guard_key,
+            "kind": "guard",
+            "ref": contact_id,
+            "createdAt": (existing or {}).get("createdAt", now),
+        }
         self._table.put({**base, **attrs}, condition=eq("ref", contact_id))
         undo.written(guard_key, existing, guard=True)
 
     def _forward(self, contact_id: str, attr: str, at: float) -> None:
         try:
             self._table.update(
-                {"contactId": contact_id}, Update(set={attr: at}),
+                {"contactId": contact_id},
+                Update(set={attr: at}),
                 condition=eq("kind", "contact") & _before(attr, at),
             )
         except ConditionFailed:
@@ -459,10 +522,24 @@ def _reject_unknown(data: Mapping[str, Any]) -> None:
         raise InvalidInput(f"unknown field(s): {', '.join(unknown)}", details={"fields": unknown})
 
 
-def _consent(channel: str, old: bool, new: bool, *, actor: str, at: float, source: str,
-             evidence: Mapping[str, Any] | None) -> dict[str, Any]:
-    record: dict[str, Any] = {"channel": channel, "old": old, "new": new, "actor": actor, "at": at,
-                              "source": source}
+def _consent(
+    channel: str,
+    old: bool,
+    new: bool,
+    *,
+    actor: str,
+    at: float,
+    source: str,
+    evidence: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "channel": channel,
+        "old": old,
+        "new": new,
+        "actor": actor,
+        "at": at,
+        "source": source,
+    }
     if evidence:
         record["evidence"] = dict(evidence)
     return record
@@ -486,17 +563,26 @@ def _holds(contact: Mapping[str, Any], field_name: str, value: str) -> bool:
 
 
 def _busy(details: dict[str, Any]) -> Conflict:
-    return Conflict("the contact is being changed by someone else; try again", code="CONTACT_BUSY",
-                    details=details)
+    return Conflict(
+        "the contact is being changed by someone else; try again", code="CONTACT_BUSY", details=details
+    )
 
 
 def _duplicate(field_name: str, owner_id: str) -> Conflict:
-    return Conflict(f"another contact already has this {field_name}: {owner_id}",
-                    code="DUPLICATE_CONTACT", details={"field": field_name, "contactId": owner_id})
+    return Conflict(
+        f"another contact already has this {field_name}: {owner_id}",
+        code="DUPLICATE_CONTACT",
+        details={"field": field_name, "contactId": owner_id},
+    )
 
 
 def _merge(  # noqa: PLR0912 - the whole merge rule (fields, then consent that follows an address) in one place
-    current: Mapping[str, Any], wanted: Mapping[str, Any], *, actor: str, now: float, source: str,
+    current: Mapping[str, Any],
+    wanted: Mapping[str, Any],
+    *,
+    actor: str,
+    now: float,
+    source: str,
     evidence: Mapping[str, Any] | None,
 ) -> tuple[dict[str, Any], set[str], list[dict[str, Any]]] | None:
     """(attributes to set, attributes to remove, new consent records), or None when nothing changes."""
@@ -516,9 +602,11 @@ def _merge(  # noqa: PLR0912 - the whole merge rule (fields, then consent that f
     old_email = f.email_key(str(current.get("email", "")))
     email_changed = "email" in removes or ("email" in sets and f.email_key(sets["email"]) != old_email)
     # Consent belongs to an address: a new number or address starts without it unless the caller says so.
-    for attr, changed, why in (("optInWhatsApp", phone_changed, "phone changed"),
-                               ("optInSms", phone_changed, "phone changed"),
-                               ("optInEmail", email_changed, "email changed")):
+    for attr, changed, why in (
+        ("optInWhatsApp", phone_changed, "phone changed"),
+        ("optInSms", phone_changed, "phone changed"),
+        ("optInEmail", email_changed, "email changed"),
+    ):
         if changed and attr not in targets and current.get(attr) is True:
             targets[attr] = False
             reasons[attr] = why
@@ -532,8 +620,17 @@ def _merge(  # noqa: PLR0912 - the whole merge rule (fields, then consent that f
             extra = dict(evidence or {})
             if attr in reasons:
                 extra["reason"] = reasons[attr]
-            consent.append(_consent(f.CHANNEL_OF_FIELD[attr], old, value, actor=actor, at=now, source=source,
-                                   evidence=extra or None))
+            consent.append(
+                _consent(
+                    f.CHANNEL_OF_FIELD[attr],
+                    old,
+                    value,
+                    actor=actor,
+                    at=now,
+                    source=source,
+                    evidence=extra or None,
+                )
+            )
     if consent:
         sets["consentHistory"] = [*list(current.get("consentHistory") or []), *consent]
     if not sets and not removes:

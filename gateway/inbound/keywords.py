@@ -21,10 +21,22 @@ from gateway.inbound.parse import InboundMessage
 
 # The usual carrier opt-out words (CTIA), WhatsApp's own marketing opt-out button text, and spellings
 # customers actually send. Leaning towards opting out is the safe side of a compliance gateway.
-DEFAULT_STOP = frozenset({
-    "stop", "stop all", "stopall", "unsubscribe", "cancel", "end", "quit", "opt out", "opt-out", "optout",
-    "stop promotions", "revoke",
-})
+DEFAULT_STOP = frozenset(
+    {
+        "stop",
+        "stop all",
+        "stopall",
+        "unsubscribe",
+        "cancel",
+        "end",
+        "quit",
+        "opt out",
+        "opt-out",
+        "optout",
+        "stop promotions",
+        "revoke",
+    }
+)
 DEFAULT_START = frozenset({"start", "unstop", "subscribe"})
 
 _SPACES = re.compile(r"\s+")
@@ -44,8 +56,13 @@ class KeywordConfig:
     start_opts_in: bool = False  # START re-enables WhatsApp opt-in only when this is switched on
 
     @classmethod
-    def of(cls, stop: Iterable[str] = DEFAULT_STOP, start: Iterable[str] = DEFAULT_START, *,
-           start_opts_in: bool = False) -> KeywordConfig:
+    def of(
+        cls,
+        stop: Iterable[str] = DEFAULT_STOP,
+        start: Iterable[str] = DEFAULT_START,
+        *,
+        start_opts_in: bool = False,
+    ) -> KeywordConfig:
         stops, starts = frozenset(normalise(w) for w in stop), frozenset(normalise(w) for w in start)
         return cls(stops, starts, start_opts_in)
 
@@ -71,8 +88,9 @@ class KeywordConfig:
         opts_in = section.get("startOptsIn", False)
         if not isinstance(opts_in, bool):
             raise ValueError("params.inbound.startOptsIn must be true or false")
-        return cls.of(words("stopKeywords", DEFAULT_STOP), words("startKeywords", DEFAULT_START),
-                      start_opts_in=opts_in)
+        return cls.of(
+            words("stopKeywords", DEFAULT_STOP), words("startKeywords", DEFAULT_START), start_opts_in=opts_in
+        )
 
 
 @dataclass(frozen=True)

@@ -107,20 +107,29 @@ class StatusUpdate:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "whatsappMessageId": self.whatsapp_message_id, "status": self.status,
-            "timestamp": self.timestamp, "recipientId": self.recipient_id, "errors": self.errors,
-            "conversation": self.conversation, "pricing": self.pricing,
-            "phoneNumberId": self.phone_number_id, "metaPhoneNumberId": self.meta_phone_number_id,
+            "whatsappMessageId": self.whatsapp_message_id,
+            "status": self.status,
+            "timestamp": self.timestamp,
+            "recipientId": self.recipient_id,
+            "errors": self.errors,
+            "conversation": self.conversation,
+            "pricing": self.pricing,
+            "phoneNumberId": self.phone_number_id,
+            "metaPhoneNumberId": self.meta_phone_number_id,
             "awsMessageId": self.aws_message_id,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StatusUpdate:
         return cls(
-            whatsapp_message_id=str(data["whatsappMessageId"]), status=str(data["status"]),
-            timestamp=int(data["timestamp"]), recipient_id=str(data.get("recipientId", "")),
-            errors=list(data.get("errors") or []), conversation=data.get("conversation"),
-            pricing=data.get("pricing"), phone_number_id=str(data.get("phoneNumberId", "")),
+            whatsapp_message_id=str(data["whatsappMessageId"]),
+            status=str(data["status"]),
+            timestamp=int(data["timestamp"]),
+            recipient_id=str(data.get("recipientId", "")),
+            errors=list(data.get("errors") or []),
+            conversation=data.get("conversation"),
+            pricing=data.get("pricing"),
+            phone_number_id=str(data.get("phoneNumberId", "")),
             meta_phone_number_id=str(data.get("metaPhoneNumberId", "")),
             aws_message_id=str(data.get("awsMessageId", "")),
         )
@@ -351,9 +360,17 @@ def _message(
     if isinstance(msg.get("referral"), dict):
         content["referral"] = msg["referral"]
     return InboundMessage(
-        whatsapp_message_id=wamid, wa_id=wa_id, phone="+" + wa_id,
-        profile_name=names.get(wa_id, ""), timestamp=timestamp, type=content["type"], content=content,
-        text=text, media=media, phone_number_id=eum_phone, meta_phone_number_id=meta_phone,
+        whatsapp_message_id=wamid,
+        wa_id=wa_id,
+        phone="+" + wa_id,
+        profile_name=names.get(wa_id, ""),
+        timestamp=timestamp,
+        type=content["type"],
+        content=content,
+        text=text,
+        media=media,
+        phone_number_id=eum_phone,
+        meta_phone_number_id=meta_phone,
         display_phone_number=display,
     )
 
@@ -385,7 +402,9 @@ def _content(kind: str, msg: Mapping[str, Any]) -> tuple[dict[str, Any], str, Me
         if not media_id:
             return _unsupported(kind, msg)
         content: dict[str, Any] = {
-            "type": kind, "mediaId": media_id, "mimeType": _opt_str(body, "mime_type"),
+            "type": kind,
+            "mediaId": media_id,
+            "mimeType": _opt_str(body, "mime_type"),
             "sha256": _opt_str(body, "sha256"),
         }
         for src, dst in (("caption", "caption"), ("filename", "filename")):
@@ -419,17 +438,26 @@ def _content(kind: str, msg: Mapping[str, Any]) -> tuple[dict[str, Any], str, Me
     reply = body.get(sub) if sub else None
     if sub in ("button_reply", "list_reply") and isinstance(reply, dict):
         out: dict[str, Any] = {
-            "type": "interactive", "interactiveType": sub, "replyId": _opt_str(reply, "id"),
+            "type": "interactive",
+            "interactiveType": sub,
+            "replyId": _opt_str(reply, "id"),
             "title": _opt_str(reply, "title"),
         }
         if _opt_str(reply, "description"):
             out["description"] = _opt_str(reply, "description")
         return out, out["title"], None
     if sub == "nfm_reply" and isinstance(reply, dict):
-        return {
-            "type": "interactive", "interactiveType": sub, "name": _opt_str(reply, "name"),
-            "body": _opt_str(reply, "body"), "responseJson": _opt_str(reply, "response_json"),
-        }, "", None
+        return (
+            {
+                "type": "interactive",
+                "interactiveType": sub,
+                "name": _opt_str(reply, "name"),
+                "body": _opt_str(reply, "body"),
+                "responseJson": _opt_str(reply, "response_json"),
+            },
+            "",
+            None,
+        )
     return _unsupported(kind, msg)
 
 
@@ -463,8 +491,14 @@ def _status(st: dict[str, Any], eum_phone: str, meta_phone: str, aws_message_id:
             if _opt_str(price, src):
                 pricing[dst] = _opt_str(price, src)
     return StatusUpdate(
-        whatsapp_message_id=wamid, status=status, timestamp=timestamp,
-        recipient_id=_opt_str(st, "recipient_id"), errors=errors, conversation=conversation,
-        pricing=pricing, phone_number_id=eum_phone, meta_phone_number_id=meta_phone,
+        whatsapp_message_id=wamid,
+        status=status,
+        timestamp=timestamp,
+        recipient_id=_opt_str(st, "recipient_id"),
+        errors=errors,
+        conversation=conversation,
+        pricing=pricing,
+        phone_number_id=eum_phone,
+        meta_phone_number_id=meta_phone,
         aws_message_id=aws_message_id,
     )

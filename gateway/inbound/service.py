@@ -71,8 +71,14 @@ class ContactDirectory(Protocol):
     def create(self, data: Mapping[str, Any], *, actor: str, source: str = "api") -> dict[str, Any]: ...
 
     def set_opt_in(
-        self, contact_id: str, channel: Literal["whatsapp", "sms", "email"], value: bool, *,
-        actor: str, source: str, evidence: Mapping[str, Any] | None = None,
+        self,
+        contact_id: str,
+        channel: Literal["whatsapp", "sms", "email"],
+        value: bool,
+        *,
+        actor: str,
+        source: str,
+        evidence: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]: ...
 
     def record_inbound(self, contact_id: str, at: float) -> None: ...
@@ -284,8 +290,10 @@ class InboundService:
                 self._phone_ids.update(parsed.phone_ids)
         result = IngestResult(events=1, ignored=len(parsed.ignored))
         if parsed.ignored:  # skipped on purpose, and said so: nothing accepted vanishes unnoticed
-            log.info("inbound changes ignored",
-                     extra={"originalMessageId": raw.original_id, "ignored": parsed.ignored})
+            log.info(
+                "inbound changes ignored",
+                extra={"originalMessageId": raw.original_id, "ignored": parsed.ignored},
+            )
         for message in parsed.messages:
             if self._store(message):
                 result.messages += 1
@@ -343,8 +351,12 @@ class InboundService:
         self._count("stored", message.type)
         log.info(
             "inbound message stored",
-            extra={"messageId": message_id, "contactId": contact_id, "type": message.type,
-                   "phoneNumberId": message.phone_number_id},
+            extra={
+                "messageId": message_id,
+                "contactId": contact_id,
+                "type": message.type,
+                "phoneNumberId": message.phone_number_id,
+            },
         )
         for listener in self._on_stored:
             try:
@@ -417,11 +429,15 @@ class InboundService:
         if not message.phone_number_id:
             # Meta's own webhook names only Meta's number id; without its EUM id the download cannot
             # be asked for. Keep the message (with the media id) rather than failing it forever.
-            log.warning("media not downloaded: receiving EUM phone-number id unknown",
-                        extra={"messageId": message_id, "metaPhoneNumberId": message.meta_phone_number_id})
+            log.warning(
+                "media not downloaded: receiving EUM phone-number id unknown",
+                extra={"messageId": message_id, "metaPhoneNumberId": message.meta_phone_number_id},
+            )
             return {"mediaStatus": "unknown_phone_number_id"}
         record = self._media.download(
-            message_id=message_id, whatsapp_message_id=message.whatsapp_message_id, media=media,
+            message_id=message_id,
+            whatsapp_message_id=message.whatsapp_message_id,
+            media=media,
             phone_number_id=message.phone_number_id,
         )
         return {
@@ -446,22 +462,28 @@ class InboundService:
         contact_id = str(contact["contactId"])
         if match.keyword == "stop":
             if contact.get("optInWhatsApp") is True:
-                self._contacts.set_opt_in(contact_id, "whatsapp", False, actor=ACTOR,
-                                          source="inbound_keyword", evidence=evidence)
-                log.info("WhatsApp opt-out by keyword",
-                         extra={"contactId": contact_id, "keyword": match.matched})
+                self._contacts.set_opt_in(
+                    contact_id, "whatsapp", False, actor=ACTOR, source="inbound_keyword", evidence=evidence
+                )
+                log.info(
+                    "WhatsApp opt-out by keyword", extra={"contactId": contact_id, "keyword": match.matched}
+                )
             return
         if not self._keywords.start_opts_in or contact.get("optInWhatsApp") is True:
             return
         # A late START must not undo a later opt-out: act only if nothing changed consent since it was sent.
         latest = max(
-            (float(e.get("at", 0)) for e in contact.get("consentHistory") or []
-             if isinstance(e, dict) and e.get("channel") == "whatsapp"),
+            (
+                float(e.get("at", 0))
+                for e in contact.get("consentHistory") or []
+                if isinstance(e, dict) and e.get("channel") == "whatsapp"
+            ),
             default=0.0,
         )
         if latest <= message.timestamp:
-            self._contacts.set_opt_in(contact_id, "whatsapp", True, actor=ACTOR,
-                                      source="inbound_keyword", evidence=evidence)
+            self._contacts.set_opt_in(
+                contact_id, "whatsapp", True, actor=ACTOR, source="inbound_keyword", evidence=evidence
+            )
 
     @staticmethod
     def _consent_recorded_for(contact: Mapping[str, Any], whatsapp_message_id: str) -> bool:

@@ -71,8 +71,10 @@ class StatusTracker:
     def apply(self, update: StatusUpdate) -> Outcome:
         """Apply one status; keeps it pending when its message is not recorded yet. Never drops it."""
         if update.status not in STATUS_VALUES:
-            log.info("status ignored",
-                     extra={"status": update.status, "whatsappMessageId": update.whatsapp_message_id})
+            log.info(
+                "status ignored",
+                extra={"status": update.status, "whatsappMessageId": update.whatsapp_message_id},
+            )
             self._count("ignored")
             return "ignored"
         found = self.find_for(update)

@@ -101,9 +101,7 @@ class MessageQueryService:
             problems.append(f"limit must be between 1 and {MAX_LIMIT}")
         if problems:
             raise InvalidInput("; ".join(problems), details={"problems": problems})
-        scope = hashlib.sha256(
-            json.dumps([contact_id, channel, status, direction]).encode()
-        ).hexdigest()[:16]
+        scope = hashlib.sha256(json.dumps([contact_id, channel, status, direction]).encode()).hexdigest()[:16]
         after = self._decode_cursor(cursor, scope) if cursor else None
 
         parts: list[Condition] = [eq("kind", "message")]
@@ -155,7 +153,12 @@ class MessageQueryService:
         page_cursor: str | None = None
         while True:
             page = self._table.query(
-                value, index=index, sort=sort, filter=condition, limit=100, cursor=page_cursor,
+                value,
+                index=index,
+                sort=sort,
+                filter=condition,
+                limit=100,
+                cursor=page_cursor,
                 descending=True,
             )
             yield from page.items

@@ -60,8 +60,12 @@ class MessageRepository:
         cursor: str | None = None
         while True:
             page = self._table.query(
-                MessageStatus.sending.value, index="byStatus", sort=SortKey("lt", cutoff),
-                filter=eq("kind", MESSAGE_KIND), limit=100, cursor=cursor,
+                MessageStatus.sending.value,
+                index="byStatus",
+                sort=SortKey("lt", cutoff),
+                filter=eq("kind", MESSAGE_KIND),
+                limit=100,
+                cursor=cursor,
             )
             yield from page.items
             if page.cursor is None:
@@ -81,16 +85,19 @@ class MessageRepository:
             return False
         return True
 
-    def put_pending_status(self, whatsapp_message_id: str, status: str, event: Mapping[str, Any],
-                           now: float) -> None:
-        self._table.put({
-            "messageId": pending_key(whatsapp_message_id, status),
-            "kind": PENDING_STATUS_KIND,
-            "pendingFor": whatsapp_message_id,
-            "statusEvent": dict(event),
-            "receivedAt": now,
-            "expiresAt": int(now) + self.retention,
-        })
+    def put_pending_status(
+        self, whatsapp_message_id: str, status: str, event: Mapping[str, Any], now: float
+    ) -> None:
+        self._table.put(
+            {
+                "messageId": pending_key(whatsapp_message_id, status),
+                "kind": PENDING_STATUS_KIND,
+                "pendingFor": whatsapp_message_id,
+                "statusEvent": dict(event),
+                "receivedAt": now,
+                "expiresAt": int(now) + self.retention,
+            }
+        )
 
     def pending_status(self, whatsapp_message_id: str, status: str) -> Item | None:
         item = self._table.get({"messageId": pending_key(whatsapp_message_id, status)})
@@ -126,8 +133,13 @@ class MessageRepository:
         try:
             self._table.update(
                 {"messageId": item["messageId"]},
-                Update(set={"status": MessageStatus.unknown.value, "statusTimestamps": stamps,
-                            "errorDetails": dict(details)}),
+                Update(
+                    set={
+                        "status": MessageStatus.unknown.value,
+                        "statusTimestamps": stamps,
+                        "errorDetails": dict(details),
+                    }
+                ),
                 condition=eq("status", MessageStatus.sending.value),
             )
         except ConditionFailed:
@@ -150,13 +162,13 @@ class MessageRepository:
             if not changes:
                 return result
             version, status = current.get("statusVersion"), current.get("status")
-            guard = (
-                (not_exists("status") if status is None else eq("status", status))
-                & (not_exists("statusVersion") if version is None else eq("statusVersion", version))
+            guard = (not_exists("status") if status is None else eq("status", status)) & (
+                not_exists("statusVersion") if version is None else eq("statusVersion", version)
             )
             try:
-                self._table.update(key, Update(set={**changes, "statusVersion": int(version or 0) + 1}),
-                                   condition=guard)
+                self._table.update(
+                    key, Update(set={**changes, "statusVersion": int(version or 0) + 1}), condition=guard
+                )
             except ConditionFailed:
                 continue  # someone else wrote first: re-read and merge again
             return result

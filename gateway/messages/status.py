@@ -30,8 +30,13 @@ class MessageStatus(StrEnum):
 
 
 OUTBOUND_STATUSES: tuple[MessageStatus, ...] = (
-    MessageStatus.rejected, MessageStatus.sending, MessageStatus.sent, MessageStatus.delivered,
-    MessageStatus.read, MessageStatus.failed, MessageStatus.unknown,
+    MessageStatus.rejected,
+    MessageStatus.sending,
+    MessageStatus.sent,
+    MessageStatus.delivered,
+    MessageStatus.read,
+    MessageStatus.failed,
+    MessageStatus.unknown,
 )
 INBOUND_STATUSES: tuple[MessageStatus, ...] = (MessageStatus.received,)
 

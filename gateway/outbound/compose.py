@@ -63,8 +63,11 @@ def channel_message(
             return WhatsAppText(to=phone, phone_number_id=phone_number_id, body=content.body)
         if isinstance(content, TemplateContent):
             return WhatsAppTemplate(
-                to=phone, phone_number_id=phone_number_id, name=content.name,
-                language=content.language, components=tuple(content.components),
+                to=phone,
+                phone_number_id=phone_number_id,
+                name=content.name,
+                language=content.language,
+                components=tuple(content.components),
             )
         assert isinstance(content, MediaContent) and media is not None
         upload = content.upload
@@ -85,6 +88,8 @@ def channel_message(
         return Sms(to=phone, body=content.body, context={"messageId": message_id})
     assert isinstance(content, EmailContent)
     return Email(
-        to=str((contact or {}).get("email") or ""), subject=content.subject, text=content.text,
+        to=str((contact or {}).get("email") or ""),
+        subject=content.subject,
+        text=content.text,
         html=content.html,
     )

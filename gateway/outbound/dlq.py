@@ -68,9 +68,7 @@ def _content(doc: Mapping[str, Any]) -> Content:
         components = part.get("components", [])
         if not isinstance(components, list):
             raise InvalidInput("outbound dead letter: template.components must be a list")
-        return TemplateContent(
-            str(_str(part, "name")), str(_str(part, "language")), tuple(components)
-        )
+        return TemplateContent(str(_str(part, "name")), str(_str(part, "language")), tuple(components))
     if given[0] == "email":
         return EmailContent(
             str(_str(part, "subject")), _str(part, "text", required=False), _str(part, "html", required=False)

@@ -68,8 +68,14 @@ from gateway.store.port import Item, Tables
 log = logging.getLogger("wecare.gateway")
 
 __all__ = [
-    "IDEMPOTENCY_KIND", "IDEMPOTENCY_PREFIX", "AuditTrail", "Decision", "Gateway", "PolicyEvaluator",
-    "idempotent_message_id", "new_message_id",
+    "IDEMPOTENCY_KIND",
+    "IDEMPOTENCY_PREFIX",
+    "AuditTrail",
+    "Decision",
+    "Gateway",
+    "PolicyEvaluator",
+    "idempotent_message_id",
+    "new_message_id",
 ]
 
 
@@ -149,8 +155,9 @@ class Gateway:
         channel = request.channel
         if channel not in self._senders:
             raise Unavailable(f"no {channel} driver is configured on this server", code="CHANNEL_UNAVAILABLE")
-        attempt = Attempt(request, self._idempotency.message_id(request), request.fingerprint(),
-                          time.perf_counter())
+        attempt = Attempt(
+            request, self._idempotency.message_id(request), request.fingerprint(), time.perf_counter()
+        )
         earlier = self._idempotency.earlier_result(attempt)
         if earlier is not None:
             return earlier
@@ -217,8 +224,11 @@ class Gateway:
         item["status"] = MessageStatus.sending.value
         item["statusTimestamps"] = {"sending": decided.now}
         if attempt.request.channel == "sms":
-            item["sms"] = {k: prepared.info[k] for k in ("encoding", "segments", "units", "characters")
-                           if k in prepared.info}
+            item["sms"] = {
+                k: prepared.info[k]
+                for k in ("encoding", "segments", "units", "characters")
+                if k in prepared.info
+            }
         return item
 
     def _contact(self, contact_id: str) -> Item | None:
@@ -234,16 +244,26 @@ class Gateway:
             return self._idempotency.replay_winner(attempt, item)
         reasons = list(decided.decision.reasons)
         log.warning(
-            "message rejected by policy: %s", ", ".join(reasons),
-            extra={"contactId": request.contact_id, "channel": request.channel, "reasons": reasons,
-                   "messageId": attempt.message_id, "origin": request.origin},
+            "message rejected by policy: %s",
+            ", ".join(reasons),
+            extra={
+                "contactId": request.contact_id,
+                "channel": request.channel,
+                "reasons": reasons,
+                "messageId": attempt.message_id,
+                "origin": request.origin,
+            },
         )
         if "TEMPLATE_REQUIRED" in reasons:
             log.warning(
                 "free-form WhatsApp message outside the 24-hour customer-service window; use a template",
-                extra={"contactId": request.contact_id, "channel": request.channel,
-                       "reasons": ["TEMPLATE_REQUIRED"], "messageId": attempt.message_id,
-                       "lastInboundMessageAt": decided.policy_input["contact"]["lastInboundMessageAt"]},
+                extra={
+                    "contactId": request.contact_id,
+                    "channel": request.channel,
+                    "reasons": ["TEMPLATE_REQUIRED"],
+                    "messageId": attempt.message_id,
+                    "lastInboundMessageAt": decided.policy_input["contact"]["lastInboundMessageAt"],
+                },
             )
         for reason in reasons or ["UNSPECIFIED"]:
             self._metrics.inc("messages_rejected_total", {"channel": request.channel, "reason": reason})
@@ -257,10 +277,16 @@ class Gateway:
         request = attempt.request
         try:
             self._audit.record(
-                request.actor or f"system:{request.origin}", "message.rejected", "message",
+                request.actor or f"system:{request.origin}",
+                "message.rejected",
+                "message",
                 attempt.message_id,
-                {"contactId": request.contact_id, "channel": request.channel, "reasons": reasons,
-                 "origin": request.origin},
+                {
+                    "contactId": request.contact_id,
+                    "channel": request.channel,
+                    "reasons": reasons,
+                    "origin": request.origin,
+                },
             )
         except Exception:
             # The rejected message itself is stored with its decision; a lost audit copy must not
@@ -277,16 +303,25 @@ class Gateway:
         if not self._messages.insert(item):
             return self._idempotency.replay_winner(attempt, item)
         log.warning(
-            "message content refused before sending: %s", exc.message,
-            extra={"contactId": request.contact_id, "channel": request.channel, "code": exc.code,
-                   "messageId": attempt.message_id},
+            "message content refused before sending: %s",
+            exc.message,
+            extra={
+                "contactId": request.contact_id,
+                "channel": request.channel,
+                "code": exc.code,
+                "messageId": attempt.message_id,
+            },
         )
         self._metrics.inc("messages_failed_total", {"channel": request.channel, "code": exc.code})
         self._observe(attempt)
         return outcome(item)
 
     def _deliver(
-        self, attempt: Attempt, decided: Decided, item: Item, prepared: PreparedRequest,
+        self,
+        attempt: Attempt,
+        decided: Decided,
+        item: Item,
+        prepared: PreparedRequest,
         buckets: tuple[Bucket, ...],
     ) -> SendOutcome:
         channel = attempt.request.channel
@@ -305,16 +340,16 @@ class Gateway:
             # A bug, not a provider answer: we cannot tell whether the message left. Never guess "failed"
             # (a retry could then message the customer twice): record "unknown" and let the edge alert.
             details = {
-                "code": "INTERNAL", "message": f"{type(exc).__name__}: {exc}"[:1000], "requestId": None
+                "code": "INTERNAL",
+                "message": f"{type(exc).__name__}: {exc}"[:1000],
+                "requestId": None,
             }
             self._finish_error(attempt, item, MessageStatus.unknown, details)
             raise
         self._metrics.observe("driver_call", time.perf_counter() - call_started, {"channel": channel})
         return self._finish_sent(attempt, decided, item, result)
 
-    def _finish_sent(
-        self, attempt: Attempt, decided: Decided, item: Item, result: SendResult
-    ) -> SendOutcome:
+    def _finish_sent(self, attempt: Attempt, decided: Decided, item: Item, result: SendResult) -> SendOutcome:
         request = attempt.request
         now = self._clock.now()
         channel = request.channel
@@ -335,9 +370,14 @@ class Gateway:
             if record is not None:
                 fields["outbox"] = outbox_document(record.to_json())
             log.info(
-                "DRY_RUN: %s message recorded, not sent", channel,
-                extra={"messageId": item["messageId"], "contactId": request.contact_id, "channel": channel,
-                       "operations": [c.operation for c in record.calls] if record else []},
+                "DRY_RUN: %s message recorded, not sent",
+                channel,
+                extra={
+                    "messageId": item["messageId"],
+                    "contactId": request.contact_id,
+                    "channel": channel,
+                    "operations": [c.operation for c in record.calls] if record else [],
+                },
             )
         stored = self._messages.finish_send(item, fields)
         if channel == "whatsapp":
@@ -363,8 +403,10 @@ class Gateway:
                 self._tier.record_opening(attempt.request.contact_id, now)
             except Exception:
                 self._metrics.inc("tier_record_errors_total")
-                log.exception("could not count a conversation opening toward the tier",
-                              extra={"messageId": item["messageId"], "contactId": attempt.request.contact_id})
+                log.exception(
+                    "could not count a conversation opening toward the tier",
+                    extra={"messageId": item["messageId"], "contactId": attempt.request.contact_id},
+                )
 
     def _finish_error(
         self, attempt: Attempt, item: Item, status: MessageStatus, details: dict[str, Any]
@@ -375,8 +417,12 @@ class Gateway:
         stored = self._messages.finish_send(
             item, {"status": status.value, "statusTimestamps": stamps, "errorDetails": details}
         )
-        extra = {"contactId": request.contact_id, "channel": request.channel, "messageId": item["messageId"],
-                 "errorDetails": details}
+        extra = {
+            "contactId": request.contact_id,
+            "channel": request.channel,
+            "messageId": item["messageId"],
+            "errorDetails": details,
+        }
         if status is MessageStatus.unknown:
             log.error("send outcome unknown; not retried automatically", extra=extra)
             self._metrics.inc("messages_unknown_total", {"channel": request.channel})

@@ -24,6 +24,10 @@ class AuditTrail(Protocol):
     """:class:`gateway.audit.AuditLog`'s recording method."""
 
     def record(
-        self, user_id: str, action: str, resource_type: str, resource_id: str,
+        self,
+        user_id: str,
+        action: str,
+        resource_type: str,
+        resource_id: str,
         details: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]: ...

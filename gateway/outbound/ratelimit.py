@@ -200,8 +200,11 @@ class RateLimiter:
                     key,
                     Update(
                         add={"messageCount": want},
-                        set={"kind": KIND, "limit": bucket.per_second,
-                             "lastUpdatedAt": window + RETENTION_SECONDS},
+                        set={
+                            "kind": KIND,
+                            "limit": bucket.per_second,
+                            "lastUpdatedAt": window + RETENTION_SECONDS,
+                        },
                     ),
                     condition=not_exists("messageCount")
                     | Attr("messageCount", "le", bucket.per_second - want),
@@ -235,8 +238,10 @@ class RateLimiter:
             with self._lock:
                 now = self._clock.now()
                 ready = max(
-                    (self._last_call.get(b.name, -math.inf) + (1.0 + self._call_margin) / b.per_second
-                     for b in buckets),
+                    (
+                        self._last_call.get(b.name, -math.inf) + (1.0 + self._call_margin) / b.per_second
+                        for b in buckets
+                    ),
                     default=-math.inf,
                 )
                 if now >= ready:

@@ -62,7 +62,8 @@ class SendRecovery:
                 f"{len(marked)} message(s) with unknown send outcome",
                 "These messages were handed to a channel but their result was never recorded (the process "
                 "stopped mid-send). They were NOT resent. Check with the provider before sending again: "
-                + ", ".join(marked[:50]) + (" …" if len(marked) > 50 else ""),
+                + ", ".join(marked[:50])
+                + (" …" if len(marked) > 50 else ""),
             )
         return RecoveryReport(marked)
 

@@ -140,7 +140,10 @@ class TierTracker:
                 parsed = None
         if parsed is None or parsed < 1 or (isinstance(value, float) and not value.is_integer()):
             log.warning(
-                "ignoring invalid %s=%r; using the bundle default %d", CONFIG_KEY, value, self._default,
+                "ignoring invalid %s=%r; using the bundle default %d",
+                CONFIG_KEY,
+                value,
+                self._default,
                 extra={"configKey": CONFIG_KEY},
             )
             return self._default
@@ -210,8 +213,10 @@ class TierTracker:
         start = int(math.floor(at / self._bucket) * self._bucket)
         self._trackers.update(
             {"channel": OPENS, "windowStart": start},
-            Update(add={"messageCount": 1},
-                   set={"kind": KIND, "lastUpdatedAt": start + self._bucket + self._window}),
+            Update(
+                add={"messageCount": 1},
+                set={"kind": KIND, "lastUpdatedAt": start + self._bucket + self._window},
+            ),
         )
         self._metrics.inc("whatsapp_conversations_opened_total")
         status = self.status(at)
@@ -238,8 +243,15 @@ class TierTracker:
         try:
             self._trackers.update(
                 {"channel": ALERT, "windowStart": 0},
-                Update(set={"kind": KIND, "active": True, "raisedAt": self._clock.now(),
-                            "used24h": status.used24h, "limit": status.limit}),
+                Update(
+                    set={
+                        "kind": KIND,
+                        "active": True,
+                        "raisedAt": self._clock.now(),
+                        "used24h": status.used24h,
+                        "limit": status.limit,
+                    }
+                ),
                 condition=not_exists("active") | eq("active", False),
             )
         except ConditionFailed:

@@ -12,5 +12,12 @@ from gateway.policy.errors import BundleError, PolicyError, Problem
 from gateway.policy.loader import load_bundle
 
 __all__ = [
-    "Bundle", "BundleError", "Decision", "Finding", "PolicyEngine", "PolicyError", "Problem", "load_bundle",
+    "Bundle",
+    "BundleError",
+    "Decision",
+    "Finding",
+    "PolicyEngine",
+    "PolicyError",
+    "Problem",
+    "load_bundle",
 ]

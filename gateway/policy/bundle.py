@@ -116,7 +116,8 @@ class Bundle:
                 continue
             rules = tuple(
                 replace(rule, expression=replace(rule.expression, source=source))
-                if rule.name == rule_name else rule
+                if rule.name == rule_name
+                else rule
                 for rule in policy.rules
             )
             policies.append(replace(policy, rules=rules))
@@ -124,6 +125,7 @@ class Bundle:
 
 
 # ---- the digest --------------------------------------------------------------------------------
+
 
 def canonical(text: str) -> bytes:
     """A file's canonical content: UTF-8, no byte-order mark, LF line endings."""
@@ -139,6 +141,7 @@ def digest(files: Mapping[str, str]) -> str:
 
 
 # ---- params --------------------------------------------------------------------------------------
+
 
 class _P(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -198,7 +201,14 @@ class BundleParams(_P):
 _BUNDLE_KEYS = {"name", "version", "description", "changelog", "params", "policies"}
 _POLICY_KEYS = {"name", "description", "requirements", "match", "variables", "rules"}
 _RULE_KEYS = {
-    "name", "description", "match", "expression", "reason", "message", "messageExpression", "action",
+    "name",
+    "description",
+    "match",
+    "expression",
+    "reason",
+    "message",
+    "messageExpression",
+    "action",
 }
 _VARIABLE_KEYS = {"name", "expression"}
 
@@ -260,17 +270,22 @@ class _Source:
     def problem(self, path: YamlPath, message: str) -> None:
         self.out.add(self.file, self.doc.line(path), message)
 
-    def keys(self, path: YamlPath, value: dict[str, Any], allowed: set[str], required: set[str],
-             what: str) -> None:
+    def keys(
+        self, path: YamlPath, value: dict[str, Any], allowed: set[str], required: set[str], what: str
+    ) -> None:
         for key in value:
             if key not in allowed:
-                self.problem((*path, key), f"unknown key {key!r} in {what}{_suggest(key, allowed)}; allowed: "
-                             f"{', '.join(sorted(allowed))}")
+                self.problem(
+                    (*path, key),
+                    f"unknown key {key!r} in {what}{_suggest(key, allowed)}; allowed: "
+                    f"{', '.join(sorted(allowed))}",
+                )
         for key in sorted(required - set(value)):
             self.problem(path, f"{what} is missing required key {key!r}")
 
-    def string(self, path: YamlPath, value: Any, what: str, *, pattern: re.Pattern[str] | None = None,
-               rule: str = "") -> str | None:
+    def string(
+        self, path: YamlPath, value: Any, what: str, *, pattern: re.Pattern[str] | None = None, rule: str = ""
+    ) -> str | None:
         if not isinstance(value, str) or not value.strip():
             self.problem(path, f"{what} must be a non-empty string, got {value!r}")
             return None
@@ -290,8 +305,9 @@ class _Source:
             return None
         return Expression(text.strip(), self.file, self.doc.text_line(path, 1), self.doc, path)
 
-    def optional_expression(self, item: dict[str, Any], path: YamlPath, key: str,
-                            what: str) -> Expression | None:
+    def optional_expression(
+        self, item: dict[str, Any], path: YamlPath, key: str, what: str
+    ) -> Expression | None:
         return self.expression((*path, key), item[key], what) if key in item else None
 
 
@@ -330,8 +346,16 @@ def _parse_policy(file: str, text: str, out: _Collector) -> Policy | None:
         rules.append(rule)
     if name is None:
         return None
-    return Policy(name, file, description.strip(), _header(text), tuple(str(r) for r in requirements), match,
-                  tuple(variables), tuple(rules))
+    return Policy(
+        name,
+        file,
+        description.strip(),
+        _header(text),
+        tuple(str(r) for r in requirements),
+        match,
+        tuple(variables),
+        tuple(rules),
+    )
 
 
 def _parse_variables(src: _Source, raw_vars: Any) -> list[Variable]:
@@ -346,8 +370,13 @@ def _parse_variables(src: _Source, raw_vars: Any) -> list[Variable]:
             src.problem(path, "each variable must be a mapping with name and expression")
             continue
         src.keys(path, var, _VARIABLE_KEYS, _VARIABLE_KEYS, "a variable")
-        var_name = src.string((*path, "name"), var.get("name"), "variable name", pattern=_IDENT,
-                              rule="an identifier (letters, digits, _)")
+        var_name = src.string(
+            (*path, "name"),
+            var.get("name"),
+            "variable name",
+            pattern=_IDENT,
+            rule="an identifier (letters, digits, _)",
+        )
         expr = src.expression((*path, "expression"), var.get("expression"), "variable expression")
         if var_name is not None and var_name in seen:
             src.problem((*path, "name"), f"variable {var_name!r} is defined twice")
@@ -366,8 +395,13 @@ def _parse_rule(src: _Source, path: YamlPath, item: Any) -> Rule | None:
     expression = src.optional_expression(item, path, "expression", "rule expression")
     reason = None
     if "reason" in item:
-        reason = src.string((*path, "reason"), item["reason"], "reason", pattern=_REASON,
-                            rule="an upper-case code like OPT_IN_REQUIRED")
+        reason = src.string(
+            (*path, "reason"),
+            item["reason"],
+            "reason",
+            pattern=_REASON,
+            rule="an upper-case code like OPT_IN_REQUIRED",
+        )
         if reason == POLICY_ERROR:
             src.problem((*path, "reason"), "POLICY_ERROR is reserved for rules that fail to evaluate")
             reason = None
@@ -381,8 +415,18 @@ def _parse_rule(src: _Source, path: YamlPath, item: Any) -> Rule | None:
     description = item.get("description", "")
     if name is None or expression is None or reason is None or message is None or action is None:
         return None
-    return Rule(name, expression, reason, message.strip(), action, src.file, src.doc.line(path), match,
-                message_expr, str(description).strip())
+    return Rule(
+        name,
+        expression,
+        reason,
+        message.strip(),
+        action,
+        src.file,
+        src.doc.line(path),
+        match,
+        message_expr,
+        str(description).strip(),
+    )
 
 
 def parse_bundle(files: Mapping[str, str]) -> Bundle:  # noqa: PLR0912 - reads bundle.yaml top to bottom, collecting every problem before failing once
@@ -396,8 +440,16 @@ def parse_bundle(files: Mapping[str, str]) -> Bundle:  # noqa: PLR0912 - reads b
     raw = src.root
     src.keys((), raw, _BUNDLE_KEYS, {"name", "version", "changelog", "policies"}, "bundle.yaml")
     name = src.name(("name",), raw.get("name"), "bundle name") or "?"
-    version = src.string(("version",), str(raw.get("version", "")), "version", pattern=_SEMVER,
-                         rule="a semantic version like 1.2.0") or "0.0.0"
+    version = (
+        src.string(
+            ("version",),
+            str(raw.get("version", "")),
+            "version",
+            pattern=_SEMVER,
+            rule="a semantic version like 1.2.0",
+        )
+        or "0.0.0"
+    )
     changelog = _parse_changelog(src, raw.get("changelog"), version)
     params_file = raw.get("params", "params.yaml")
     params: dict[str, Any] = {}
@@ -433,8 +485,17 @@ def parse_bundle(files: Mapping[str, str]) -> Bundle:  # noqa: PLR0912 - reads b
     if out.problems:
         raise BundleError(out.problems)
     description = raw.get("description", "")
-    return Bundle(name, version, digest(files), str(description).strip(), changelog, params, tuple(policies),
-                  tuple(sorted(files)), str(params_file))
+    return Bundle(
+        name,
+        version,
+        digest(files),
+        str(description).strip(),
+        changelog,
+        params,
+        tuple(policies),
+        tuple(sorted(files)),
+        str(params_file),
+    )
 
 
 def _parse_changelog(src: _Source, raw: Any, version: str) -> tuple[ChangelogEntry, ...]:
@@ -451,8 +512,13 @@ def _parse_changelog(src: _Source, raw: Any, version: str) -> tuple[ChangelogEnt
         changes = item.get("changes", [])
         if isinstance(changes, str):
             changes = [changes]
-        entries.append(ChangelogEntry(str(item.get("version", "")), str(item.get("date", "")),
-                                      tuple(str(c) for c in changes if c is not None)))
+        entries.append(
+            ChangelogEntry(
+                str(item.get("version", "")),
+                str(item.get("date", "")),
+                tuple(str(c) for c in changes if c is not None),
+            )
+        )
     if entries and all(e.version != version for e in entries):
         src.problem(("changelog",), f"the changelog has no entry for version {version}: say what changed")
     return tuple(entries)

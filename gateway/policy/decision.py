@@ -23,8 +23,12 @@ class Finding:
     error: str = ""  # what went wrong, for POLICY_ERROR (wording depends on the evaluator)
 
     def to_dict(self, *, with_action: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {"policy": self.policy, "rule": self.rule, "reason": self.reason,
-                               "message": self.message}
+        out: dict[str, Any] = {
+            "policy": self.policy,
+            "rule": self.rule,
+            "reason": self.reason,
+            "message": self.message,
+        }
         if with_action:
             out["action"] = self.action
         if self.error:

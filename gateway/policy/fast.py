@@ -56,8 +56,9 @@ class _Builder:
     def program(self) -> Program:
         policies = []
         for policy in self.bundle.policies:
-            compiler = Compiler(names=INPUT_NAMES, constants={"params": self.params}, variables={},
-                                slots=self.slots)
+            compiler = Compiler(
+                names=INPUT_NAMES, constants={"params": self.params}, variables={}, slots=self.slots
+            )
             variables: list[tuple[str, Fn]] = []
             for var in policy.variables:
                 fn = self.compile(compiler, var.expression)
@@ -70,12 +71,25 @@ class _Builder:
             for rule in policy.rules:
                 check = self.compile(compiler, rule.expression)
                 rule_match = self.compile(compiler, rule.match) if rule.match is not None else None
-                message = (self.compile(compiler, rule.message_expression)
-                           if rule.message_expression is not None else None)
+                message = (
+                    self.compile(compiler, rule.message_expression)
+                    if rule.message_expression is not None
+                    else None
+                )
                 if check is None:
                     continue
-                rules.append(CompiledRule(policy.name, rule.name, rule.reason, rule.message, rule.action,
-                                          check, rule_match, message))
+                rules.append(
+                    CompiledRule(
+                        policy.name,
+                        rule.name,
+                        rule.reason,
+                        rule.message,
+                        rule.action,
+                        check,
+                        rule_match,
+                        message,
+                    )
+                )
             policies.append(CompiledPolicy(policy.name, match, rules, variables))
         if self.problems:
             raise BundleError(self.problems)

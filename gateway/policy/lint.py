@@ -30,8 +30,15 @@ def lint_bundle(bundle: Bundle) -> list[Problem]:
     }
     for policy in bundle.policies:
         if not policy.header:
-            problems.append(Problem(policy.file, 1, "no header comment: say which requirement this policy "
-                                    "implements and why, for the compliance officer reading it", "warning"))
+            problems.append(
+                Problem(
+                    policy.file,
+                    1,
+                    "no header comment: say which requirement this policy "
+                    "implements and why, for the compliance officer reading it",
+                    "warning",
+                )
+            )
         _PolicyLint(policy, base_env, problems).run()
     # Where the type checker explains a line (with a suggestion), the compiler's terser
     # complaint about the same line adds nothing.
@@ -65,8 +72,14 @@ class _PolicyLint:
                 self.check(rule.message_expression, "string", f"the messageExpression of rule {rule.name}")
         for var in policy.variables:
             if var.name not in self.used:
-                self.problems.append(Problem(var.expression.file, var.expression.line,
-                                             f"variable {var.name!r} is never used", "warning"))
+                self.problems.append(
+                    Problem(
+                        var.expression.file,
+                        var.expression.line,
+                        f"variable {var.name!r} is never used",
+                        "warning",
+                    )
+                )
 
     def check(self, expr: Expression, expected: str | None, what: str) -> T:
         try:
@@ -79,8 +92,9 @@ class _PolicyLint:
         for issue in checker.issues:
             self.problems.append(Problem(expr.file, expr.file_line(issue.line, issue.column), issue.message))
         if expected is not None and result.name not in (expected, "dyn") and not checker.issues:
-            self.problems.append(Problem(expr.file, expr.line,
-                                         f"{what} must be a {expected}, but this is a {result}"))
+            self.problems.append(
+                Problem(expr.file, expr.line, f"{what} must be a {expected}, but this is a {result}")
+            )
         return result
 
 
@@ -88,7 +102,8 @@ def _variables_used(tree: n.Node) -> set[str]:
     return {
         node.field
         for node in n.walk(tree)
-        if isinstance(node, n.Select) and isinstance(node.operand, n.Ident)
+        if isinstance(node, n.Select)
+        and isinstance(node.operand, n.Ident)
         and node.operand.name == "variables"
     }
 

@@ -116,8 +116,18 @@ def run(program: Program, policy_input: Mapping[str, Any]) -> Decision:  # noqa:
     reasons = list(dict.fromkeys(f.reason for f in violations))
     warnings = list(dict.fromkeys(f.reason for f in notices if f.action == "warn"))
     audits = list(dict.fromkeys(f.reason for f in notices if f.action == "audit"))
-    return Decision(not violations, reasons, warnings, audits, violations, notices, program.bundle,
-                    program.rule_keys, outcomes, problems)
+    return Decision(
+        not violations,
+        reasons,
+        warnings,
+        audits,
+        violations,
+        notices,
+        program.bundle,
+        program.rule_keys,
+        outcomes,
+        problems,
+    )
 
 
 def _message(cr: CompiledRule, act: Any) -> str:
@@ -147,6 +157,7 @@ def _describe(value: Any) -> str:
 
 # ---- explain ---------------------------------------------------------------------------------
 
+
 def explain(
     program: Program, policy_input: Mapping[str, Any], to_python: Callable[[Any], Any]
 ) -> dict[str, Any]:
@@ -163,8 +174,12 @@ def explain(
         entry["variables"] = {name: _value(program, fn, pact, to_python) for name, fn in cp.variables}
         rules = []
         for cr in cp.rules:
-            item: dict[str, Any] = {"rule": cr.name, "action": cr.action, "reason": cr.reason,
-                                    "outcome": outcomes[(cp.name, cr.name)]}
+            item: dict[str, Any] = {
+                "rule": cr.name,
+                "action": cr.action,
+                "reason": cr.reason,
+                "outcome": outcomes[(cp.name, cr.name)],
+            }
             if cr.match is not None:
                 item["match"] = _value(program, cr.match, pact, to_python)
             item["value"] = _value(program, cr.check, pact, to_python)

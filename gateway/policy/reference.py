@@ -51,8 +51,9 @@ def compile_bundle(bundle: Bundle) -> Program:
     for policy in bundle.policies:
         var_programs = [(var.name, raw_program(var.expression)) for var in policy.variables]
 
-        def prepare(act: dict[str, Any], var_programs: list[tuple[str, Any]] = var_programs
-                    ) -> dict[str, Any]:
+        def prepare(
+            act: dict[str, Any], var_programs: list[tuple[str, Any]] = var_programs
+        ) -> dict[str, Any]:
             values: dict[Any, Any] = {}
             pact = {**act, "variables": celtypes.MapType(values)}
             for name, prg in var_programs:
@@ -80,15 +81,28 @@ def compile_bundle(bundle: Bundle) -> Program:
             check = program(rule.expression)
             if check is None:
                 continue
-            rules.append(CompiledRule(
-                policy.name, rule.name, rule.reason, rule.message, rule.action, check,
-                program(rule.match) if rule.match is not None else None,
-                program(rule.message_expression) if rule.message_expression is not None else None,
-            ))
+            rules.append(
+                CompiledRule(
+                    policy.name,
+                    rule.name,
+                    rule.reason,
+                    rule.message,
+                    rule.action,
+                    check,
+                    program(rule.match) if rule.match is not None else None,
+                    program(rule.message_expression) if rule.message_expression is not None else None,
+                )
+            )
         match = program(policy.match) if policy.match is not None else None
-        policies.append(CompiledPolicy(policy.name, match, rules,
-                                       [(v.name, variable_fn(v.name)) for v in policy.variables],
-                                       prepare if var_programs else None))
+        policies.append(
+            CompiledPolicy(
+                policy.name,
+                match,
+                rules,
+                [(v.name, variable_fn(v.name)) for v in policy.variables],
+                prepare if var_programs else None,
+            )
+        )
     if problems:
         raise BundleError(problems)
 

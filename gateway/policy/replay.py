@@ -35,8 +35,12 @@ class Flip:
     candidate_reasons: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "direction": self.direction, "baselineReasons": list(self.baseline_reasons),
-                "candidateReasons": list(self.candidate_reasons)}
+        return {
+            "id": self.id,
+            "direction": self.direction,
+            "baselineReasons": list(self.baseline_reasons),
+            "candidateReasons": list(self.candidate_reasons),
+        }
 
 
 @dataclass
@@ -46,8 +50,9 @@ class ReplayReport:
     total: int = 0
     flips: list[Flip] = field(default_factory=list)
     reason_changes: int = 0  # same allow/deny, different reasons or warnings
-    by_reason: dict[str, Counter[str]] = field(default_factory=lambda: {ALLOW_TO_DENY: Counter(),
-                                                                         DENY_TO_ALLOW: Counter()})
+    by_reason: dict[str, Counter[str]] = field(
+        default_factory=lambda: {ALLOW_TO_DENY: Counter(), DENY_TO_ALLOW: Counter()}
+    )
     drift: int = 0  # recorded decision disagrees with the baseline's
     examples_per_reason: int = 3
 
@@ -97,8 +102,10 @@ class ReplayReport:
         if self.reason_changes:
             lines.append(f"{self.reason_changes} decisions keep allow/deny but change reasons or warnings")
         if self.drift:
-            lines.append(f"{self.drift} recorded decisions differ from what the baseline decides today "
-                         "(recorded under another bundle version)")
+            lines.append(
+                f"{self.drift} recorded decisions differ from what the baseline decides today "
+                "(recorded under another bundle version)"
+            )
         if not self.flips:
             lines.append("no decision flips")
         return "\n".join(lines)
@@ -109,15 +116,23 @@ def _ref(engine: PolicyEngine) -> dict[str, str]:
     return {"name": b.name, "version": b.version, "digest": b.digest}
 
 
-def replay(records: Iterable[ReplayRecord], baseline: PolicyEngine, candidate: PolicyEngine,
-           *, examples_per_reason: int = 3) -> ReplayReport:
+def replay(
+    records: Iterable[ReplayRecord],
+    baseline: PolicyEngine,
+    candidate: PolicyEngine,
+    *,
+    examples_per_reason: int = 3,
+) -> ReplayReport:
     report = ReplayReport(_ref(baseline), _ref(candidate), examples_per_reason=examples_per_reason)
     for record in records:
         report.total += 1
         before = baseline.evaluate(record.policy_input)
         after = candidate.evaluate(record.policy_input)
-        if record.recorded is not None and "allowed" in record.recorded \
-                and bool(record.recorded["allowed"]) != before.allowed:
+        if (
+            record.recorded is not None
+            and "allowed" in record.recorded
+            and bool(record.recorded["allowed"]) != before.allowed
+        ):
             report.drift += 1
         if before.allowed != after.allowed:
             direction = ALLOW_TO_DENY if before.allowed else DENY_TO_ALLOW

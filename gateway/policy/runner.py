@@ -103,11 +103,14 @@ class _CaseFile:
     def problem(self, line: int, message: str) -> None:
         self.problems.append(Problem(self.file, line, message))
 
-    def unknown_keys(self, path: tuple[str | int, ...], value: dict[str, Any], allowed: set[str],
-                     what: str) -> None:
+    def unknown_keys(
+        self, path: tuple[str | int, ...], value: dict[str, Any], allowed: set[str], what: str
+    ) -> None:
         for key in sorted(set(value) - allowed):
-            self.problem(self.doc.line((*path, key)), f"unknown key {key!r} in {what}; allowed: "
-                         f"{', '.join(sorted(allowed))}")
+            self.problem(
+                self.doc.line((*path, key)),
+                f"unknown key {key!r} in {what}; allowed: {', '.join(sorted(allowed))}",
+            )
 
     def cases(self) -> list[Case]:
         root = self.doc.value
@@ -134,8 +137,10 @@ class _CaseFile:
             return None
         for code in value:
             if self.known is not None and code not in self.known:
-                self.problem(self.doc.line(path), f"unknown reason code {code!r}; the bundle has: "
-                             f"{', '.join(sorted(self.known))}")
+                self.problem(
+                    self.doc.line(path),
+                    f"unknown reason code {code!r}; the bundle has: {', '.join(sorted(self.known))}",
+                )
         return tuple(value)
 
     def case(self, path: tuple[str | int, ...], raw: Any, base: dict[str, Any]) -> Case | None:
@@ -177,6 +182,7 @@ class _CaseFile:
 
 # ---- running ---------------------------------------------------------------------------------
 
+
 @dataclass
 class CaseResult:
     case: Case
@@ -193,9 +199,11 @@ def check_case(case: Case, decision: Decision) -> list[str]:
     out: list[str] = []
     if decision.allowed != e.allowed:
         out.append(f"allowed: expected {str(e.allowed).lower()}, got {str(decision.allowed).lower()}")
-    for label, expected, actual in (("reasons", e.reasons, decision.reasons),
-                                    ("warnings", e.warnings, decision.warnings),
-                                    ("audits", e.audits, decision.audits)):
+    for label, expected, actual in (
+        ("reasons", e.reasons, decision.reasons),
+        ("warnings", e.warnings, decision.warnings),
+        ("audits", e.audits, decision.audits),
+    ):
         if expected is None:
             if e.exact and label == "reasons" and actual:
                 out.append(f"reasons: expected none, got {list(actual)}")
@@ -264,9 +272,12 @@ class RunReport:
             },
             "results": [
                 {
-                    "name": r.case.name, "where": r.case.where, "passed": r.passed,
+                    "name": r.case.name,
+                    "where": r.case.where,
+                    "passed": r.passed,
                     "mismatches": r.mismatches,
-                    "expected": _expect_dict(r.case.expect), "actual": _actual_dict(r.decision),
+                    "expected": _expect_dict(r.case.expect),
+                    "actual": _actual_dict(r.decision),
                 }
                 for r in self.results
             ],
@@ -274,8 +285,14 @@ class RunReport:
                 "percent": round(self.coverage_percent, 2),
                 "minimum": self.min_coverage,
                 "rules": [
-                    {"policy": c.policy, "rule": c.rule, "where": f"{c.file}:{c.line}", "passed": c.passed,
-                     "failed": c.failed, "covered": c.covered}
+                    {
+                        "policy": c.policy,
+                        "rule": c.rule,
+                        "where": f"{c.file}:{c.line}",
+                        "passed": c.passed,
+                        "failed": c.failed,
+                        "covered": c.covered,
+                    }
                     for c in self.coverage
                 ],
             },
@@ -289,8 +306,10 @@ class RunReport:
         return out
 
     def text(self, *, verbose: bool = True) -> str:
-        lines = [f"bundle {self.bundle['name']} {self.bundle['version']} ({self.bundle['digest'][:19]}…), "
-                 f"engine {self.engine}"]
+        lines = [
+            f"bundle {self.bundle['name']} {self.bundle['version']} ({self.bundle['digest'][:19]}…), "
+            f"engine {self.engine}"
+        ]
         for r in self.results:
             if r.passed:
                 if verbose:
@@ -303,35 +322,54 @@ class RunReport:
         passed = len(self.results) - len(self.failures)
         lines.append(f"{passed}/{len(self.results)} cases passed")
         covered = sum(c.covered for c in self.coverage)
-        lines.append(f"rule coverage: {covered}/{len(self.coverage)} rules seen both passing and failing "
-                     f"({self.coverage_percent:.1f} %)")
+        lines.append(
+            f"rule coverage: {covered}/{len(self.coverage)} rules seen both passing and failing "
+            f"({self.coverage_percent:.1f} %)"
+        )
         for c in self.coverage:
             if not c.covered:
                 sides = (("passing", c.passed), ("failing", c.failed))
                 missing = " and ".join(side for side, n in sides if n == 0)
                 lines.append(f"  not covered: {c.policy}/{c.rule} ({c.file}:{c.line}) never seen {missing}")
         if self.min_coverage is not None and self.coverage_percent < self.min_coverage:
-            lines.append(f"coverage {self.coverage_percent:.1f} % is below the minimum "
-                         f"{self.min_coverage:g} %")
+            lines.append(
+                f"coverage {self.coverage_percent:.1f} % is below the minimum {self.min_coverage:g} %"
+            )
         if self.mutants is not None:
             killed = sum(m.killed for m in self.mutants)
             lines.append(f"mutation check: {killed}/{len(self.mutants)} mutants killed")
             for m in self.surviving_mutants:
-                lines.append(f"  untested rule: {m.policy}/{m.rule} ({m.where}) — the mutant '{m.mutation}' "
-                             f"({m.expression}) passes every case")
+                lines.append(
+                    f"  untested rule: {m.policy}/{m.rule} ({m.where}) — the mutant '{m.mutation}' "
+                    f"({m.expression}) passes every case"
+                )
         lines.append("OK" if self.ok else "FAILED")
         return "\n".join(lines)
 
     def junit(self) -> str:
-        suite = ET.Element("testsuite", name=f"policy-tests ({self.engine})", tests=str(len(self.results)),
-                           failures=str(len(self.failures)), errors="0", skipped="0")
+        suite = ET.Element(
+            "testsuite",
+            name=f"policy-tests ({self.engine})",
+            tests=str(len(self.results)),
+            failures=str(len(self.failures)),
+            errors="0",
+            skipped="0",
+        )
         for r in self.results:
-            tc = ET.SubElement(suite, "testcase", classname=r.case.file.removesuffix(".yaml"),
-                               name=r.case.name, file=r.case.file, line=str(r.case.line))
+            tc = ET.SubElement(
+                suite,
+                "testcase",
+                classname=r.case.file.removesuffix(".yaml"),
+                name=r.case.name,
+                file=r.case.file,
+                line=str(r.case.line),
+            )
             if not r.passed:
                 failure = ET.SubElement(tc, "failure", message="; ".join(r.mismatches))
-                failure.text = (f"expected: {json.dumps(_expect_dict(r.case.expect))}\n"
-                                f"actual:   {json.dumps(_actual_dict(r.decision))}")
+                failure.text = (
+                    f"expected: {json.dumps(_expect_dict(r.case.expect))}\n"
+                    f"actual:   {json.dumps(_actual_dict(r.decision))}"
+                )
         for c in self.coverage:
             tc = ET.SubElement(suite, "testcase", classname="coverage", name=f"{c.policy}/{c.rule}")
             if not c.covered and self.min_coverage is not None and self.min_coverage >= 100:
@@ -353,8 +391,12 @@ def _expect_dict(e: Expect) -> dict[str, Any]:
 
 
 def _actual_dict(d: Decision) -> dict[str, Any]:
-    return {"allowed": d.allowed, "reasons": list(d.reasons), "warnings": list(d.warnings),
-            "audits": list(d.audits)}
+    return {
+        "allowed": d.allowed,
+        "reasons": list(d.reasons),
+        "warnings": list(d.warnings),
+        "audits": list(d.audits),
+    }
 
 
 def run_cases(engine: PolicyEngine, cases: list[Case], *, min_coverage: float | None = None) -> RunReport:
@@ -371,11 +413,17 @@ def run_cases(engine: PolicyEngine, cases: list[Case], *, min_coverage: float | 
             elif outcome == FAIL:
                 coverage[key].failed += 1
     b = engine.bundle
-    return RunReport(engine.engine, {"name": b.name, "version": b.version, "digest": b.digest}, results,
-                     list(coverage.values()), min_coverage)
+    return RunReport(
+        engine.engine,
+        {"name": b.name, "version": b.version, "digest": b.digest},
+        results,
+        list(coverage.values()),
+        min_coverage,
+    )
 
 
 # ---- the mutation check ------------------------------------------------------------------------
+
 
 @dataclass
 class MutantResult:
@@ -391,8 +439,14 @@ class MutantResult:
         return bool(self.killed_by)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy, "rule": self.rule, "where": self.where, "mutation": self.mutation,
-                "expression": self.expression, "killedBy": self.killed_by[:5]}
+        return {
+            "policy": self.policy,
+            "rule": self.rule,
+            "where": self.where,
+            "mutation": self.mutation,
+            "expression": self.expression,
+            "killedBy": self.killed_by[:5],
+        }
 
 
 MUTATIONS: tuple[tuple[str, Callable[[str], str]], ...] = (

@@ -177,8 +177,15 @@ _DROP = object()
 
 
 def _kind(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-            dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def _fix(value: Any, expected: type, path: tuple[str, ...], problems: list[str]) -> Any:
@@ -188,8 +195,13 @@ def _fix(value: Any, expected: type, path: tuple[str, ...], problems: list[str])
             problems.append(f"{name}: {value} is out of the int64 range; treated as missing")
             return _DROP
         return value
-    if expected is int and type(value) is float and path in _TIME_FIELDS and math.isfinite(value) \
-            and abs(value) < 9.2e18:
+    if (
+        expected is int
+        and type(value) is float
+        and path in _TIME_FIELDS
+        and math.isfinite(value)
+        and abs(value) < 9.2e18
+    ):
         return math.floor(value)
     want = {int: "an integer", bool: "a boolean", str: "a string"}[expected]
     problems.append(f"{name}: expected {want}, got {_kind(value)}; treated as missing")

@@ -56,8 +56,11 @@ class YamlError(Exception):
 
 
 _SCALAR_TAGS = {
-    "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
 }
 
 
@@ -77,8 +80,9 @@ def load(text: str) -> Located:
     return located
 
 
-def _convert(node: yaml.Node, path: Path, located: Located, constructor: yaml.SafeLoader,
-             source: list[str]) -> Any:
+def _convert(
+    node: yaml.Node, path: Path, located: Located, constructor: yaml.SafeLoader, source: list[str]
+) -> Any:
     located.lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
@@ -90,8 +94,9 @@ def _convert(node: yaml.Node, path: Path, located: Located, constructor: yaml.Sa
                 raise YamlError(f"duplicate key {key!r}", key_node.start_mark.line + 1)
             out[key] = _convert(value_node, (*path, key), located, constructor, source)
             located.lines[(*path, key)] = (
-                value_node.start_mark.line + 1 if not isinstance(value_node, yaml.ScalarNode)
-                or value_node.style not in ("|", ">") else key_node.start_mark.line + 1
+                value_node.start_mark.line + 1
+                if not isinstance(value_node, yaml.ScalarNode) or value_node.style not in ("|", ">")
+                else key_node.start_mark.line + 1
             )
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -100,7 +105,7 @@ def _convert(node: yaml.Node, path: Path, located: Located, constructor: yaml.Sa
     if node.style in ("|", ">"):
         located.block[path] = True
         if node.style == ">":
-            content = source[node.start_mark.line + 1:node.end_mark.line + 1]
+            content = source[node.start_mark.line + 1 : node.end_mark.line + 1]
             located.folded[path] = [line.strip() for line in content if line.strip()]
     if node.tag not in _SCALAR_TAGS:
         return str(node.value)  # timestamps and other exotic tags stay as written

@@ -77,8 +77,10 @@ def _check_message(body: str, attributes: Mapping[str, str] | None, delay_second
     for k, v in attrs.items():
         if not isinstance(k, str) or not isinstance(v, str) or not k:
             raise ValueError(f"message attributes map names to strings, got {k!r}: {v!r}")
-    if isinstance(delay_seconds, bool) or not isinstance(delay_seconds, int) or not (
-        0 <= delay_seconds <= MAX_DELAY_SECONDS
+    if (
+        isinstance(delay_seconds, bool)
+        or not isinstance(delay_seconds, int)
+        or not (0 <= delay_seconds <= MAX_DELAY_SECONDS)
     ):
         raise ValueError(f"delay_seconds must be a whole number from 0 to {MAX_DELAY_SECONDS}")
     return json.dumps(attrs, separators=(",", ":"), ensure_ascii=False)
@@ -88,8 +90,14 @@ class LocalQueue:
     """One named queue in the shared queue file."""
 
     def __init__(
-        self, name: str, db: SqliteDatabase, clock: Clock, *, visibility_timeout: float,
-        redrive: RedrivePolicy | None, poll_interval: float,
+        self,
+        name: str,
+        db: SqliteDatabase,
+        clock: Clock,
+        *,
+        visibility_timeout: float,
+        redrive: RedrivePolicy | None,
+        poll_interval: float,
     ) -> None:
         self._name = name
         self._db = db
@@ -238,12 +246,19 @@ class LocalQueues:
             raise ValueError(f"visibility_timeout must be 0 to {MAX_VISIBILITY_TIMEOUT} seconds")
         self.path = path
         self._db = SqliteDatabase(
-            path, unavailable=QueueUnavailable, busy_timeout=busy_timeout, integrity_check=integrity_check,
+            path,
+            unavailable=QueueUnavailable,
+            busy_timeout=busy_timeout,
+            integrity_check=integrity_check,
             schema=_SCHEMA,
         )
         self._queues = {
             n: LocalQueue(
-                n, self._db, clock, visibility_timeout=visibility_timeout, redrive=policies.get(n),
+                n,
+                self._db,
+                clock,
+                visibility_timeout=visibility_timeout,
+                redrive=policies.get(n),
                 poll_interval=poll_interval,
             )
             for n in QUEUE_NAMES

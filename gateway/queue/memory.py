@@ -34,7 +34,11 @@ class _Stored:
 
 class MemoryQueue:
     def __init__(
-        self, name: str, broker: MemoryQueues, clock: Clock, visibility_timeout: float,
+        self,
+        name: str,
+        broker: MemoryQueues,
+        clock: Clock,
+        visibility_timeout: float,
         redrive: RedrivePolicy | None,
     ) -> None:
         self._name = name
@@ -90,8 +94,14 @@ class MemoryQueue:
                 msg.receipt = f"{msg.message_id}:{uuid.uuid4()}"
                 msg.visible_at = now + timeout
                 out.append(
-                    ReceivedMessage(msg.message_id, msg.body, msg.receipt, msg.receive_count,
-                                    dict(msg.attributes), msg.sent_at)
+                    ReceivedMessage(
+                        msg.message_id,
+                        msg.body,
+                        msg.receipt,
+                        msg.receive_count,
+                        dict(msg.attributes),
+                        msg.sent_at,
+                    )
                 )
         return out
 
@@ -119,7 +129,9 @@ class MemoryQueue:
 
 class MemoryQueues:
     def __init__(
-        self, clock: Clock | None = None, visibility_timeout: float = 30.0,
+        self,
+        clock: Clock | None = None,
+        visibility_timeout: float = 30.0,
         redrive: Mapping[str, RedrivePolicy] | None = None,
     ) -> None:
         self.lock = threading.RLock()

@@ -29,8 +29,11 @@ from gateway.queue.port import (
 MAX_WAIT_SECONDS = 20  # SQS long polling limit
 _BATCH_RETRIES = 3
 _STALE_RECEIPT = {
-    "ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight",
-    "AWS.SimpleQueueService.MessageNotInflight", "AWS.SimpleQueueService.ReceiptHandleIsInvalid",
+    "ReceiptHandleIsInvalid",
+    "InvalidParameterValue",
+    "MessageNotInflight",
+    "AWS.SimpleQueueService.MessageNotInflight",
+    "AWS.SimpleQueueService.ReceiptHandleIsInvalid",
 }
 
 
@@ -134,9 +137,7 @@ class SqsQueue:
         out = []
         for m in resp.get("Messages", []):
             system = m.get("Attributes", {})
-            attributes = {
-                k: str(v.get("StringValue", "")) for k, v in m.get("MessageAttributes", {}).items()
-            }
+            attributes = {k: str(v.get("StringValue", "")) for k, v in m.get("MessageAttributes", {}).items()}
             out.append(
                 ReceivedMessage(
                     message_id=m["MessageId"],
@@ -160,8 +161,11 @@ class SqsQueue:
             )
 
     def approximate_count(self) -> int:
-        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                 "ApproximateNumberOfMessagesDelayed"]
+        names = [
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ]
         with self._errors("GetQueueAttributes"):
             resp = self._client.get_queue_attributes(QueueUrl=self.url, AttributeNames=names)
         attrs = resp.get("Attributes", {})

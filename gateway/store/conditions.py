@@ -12,9 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Op = Literal[
-    "exists", "not_exists", "eq", "ne", "lt", "le", "gt", "ge", "begins_with", "contains", "in"
-]
+Op = Literal["exists", "not_exists", "eq", "ne", "lt", "le", "gt", "ge", "begins_with", "contains", "in"]
 
 
 @dataclass(frozen=True)

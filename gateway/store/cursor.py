@@ -108,4 +108,3 @@ def stored_key(table: Table) -> bytes:
     if item is None or not isinstance(item.get("value"), str):
         raise RuntimeError("the cursor key in SystemConfig is unreadable")
     return bytes.fromhex(item["value"])
-

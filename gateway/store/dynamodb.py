@@ -33,7 +33,9 @@ from gateway.store.port import ConditionFailed, InvalidCursor, Item, Key, Page, 
 from gateway.store.schema import KeyAttr, TableSchema, table_schemas
 
 _THROTTLED = {
-    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
     "LimitExceededException",
 }
 _GUARD_ATTEMPTS = 3
@@ -144,11 +146,18 @@ class DynamoTable:
             # An empty update still creates the item; say so with a no-op every DynamoDB accepts.
             clauses.append("REMOVE " + expr.name(_NO_SUCH_ATTRIBUTE))
         request: dict[str, Any] = {
-            "TableName": self.table_name, "Key": av_key, "ReturnValues": "ALL_NEW",
+            "TableName": self.table_name,
+            "Key": av_key,
+            "ReturnValues": "ALL_NEW",
             "UpdateExpression": " ".join(clauses),
         }
         resp = self._guarded(
-            "UpdateItem", self._client.update_item, request, condition=condition, av_key=av_key, expr=expr,
+            "UpdateItem",
+            self._client.update_item,
+            request,
+            condition=condition,
+            av_key=av_key,
+            expr=expr,
             always=True,
         )
         attributes = resp.get("Attributes")
@@ -164,8 +173,14 @@ class DynamoTable:
         self._guarded("DeleteItem", self._client.delete_item, request, condition=condition, av_key=av_key)
 
     def _guarded(
-        self, operation: str, call: Callable[..., Any], request: dict[str, Any], *,
-        condition: Condition | None, av_key: dict[str, Any], expr: Expression | None = None,
+        self,
+        operation: str,
+        call: Callable[..., Any],
+        request: dict[str, Any],
+        *,
+        condition: Condition | None,
+        av_key: dict[str, Any],
+        expr: Expression | None = None,
         always: bool = False,
     ) -> Any:
         """Run a conditional write as if expired items were already gone.
@@ -257,21 +272,44 @@ class DynamoTable:
         else:
             request["IndexName"] = index
         return self._pages(
-            "Query", self._client.query, request, expr=expr, filter=filter, limit=limit, cursor=cursor,
-            scope=scope, order=self._order(index),
+            "Query",
+            self._client.query,
+            request,
+            expr=expr,
+            filter=filter,
+            limit=limit,
+            cursor=cursor,
+            scope=scope,
+            order=self._order(index),
         )
 
     def scan(self, *, filter: Condition | None = None, limit: int = 100, cursor: str | None = None) -> Page:
         keys.check_limit(self.name, limit)
         request: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
         return self._pages(
-            "Scan", self._client.scan, request, expr=Expression(), filter=filter, limit=limit, cursor=cursor,
-            scope=f"s:{self.name}", order=self._order(None),
+            "Scan",
+            self._client.scan,
+            request,
+            expr=Expression(),
+            filter=filter,
+            limit=limit,
+            cursor=cursor,
+            scope=f"s:{self.name}",
+            order=self._order(None),
         )
 
     def _pages(
-        self, operation: str, call: Callable[..., Any], request: dict[str, Any], *, expr: Expression,
-        filter: Condition | None, limit: int, cursor: str | None, scope: str, order: tuple[KeyAttr, ...],
+        self,
+        operation: str,
+        call: Callable[..., Any],
+        request: dict[str, Any],
+        *,
+        expr: Expression,
+        filter: Condition | None,
+        limit: int,
+        cursor: str | None,
+        scope: str,
+        order: tuple[KeyAttr, ...],
     ) -> Page:
         filters = []
         if filter is not None:

@@ -85,7 +85,13 @@ class MemoryTable:
             self._items.pop(k, None)
 
     def _page(
-        self, rows: list[Item], order: Callable[[Item], Any], scope: str, *, limit: int, cursor: str | None,
+        self,
+        rows: list[Item],
+        order: Callable[[Item], Any],
+        scope: str,
+        *,
+        limit: int,
+        cursor: str | None,
         descending: bool,
     ) -> Page:
         rows.sort(key=order, reverse=descending)
@@ -153,7 +159,8 @@ class MemoryTable:
         primary = self.schema.key_names
         with self._lock:
             rows = [
-                item for item in self._items.values()
+                item
+                for item in self._items.values()
                 if self._live(item) is not None and (filter is None or evaluate(filter, item))
             ]
 

@@ -89,9 +89,7 @@ class Table(Protocol):
     ) -> Page:
         """Items with this partition-key value (in the table or the named index), sort-key ordered."""
 
-    def scan(
-        self, *, filter: Condition | None = None, limit: int = 100, cursor: str | None = None
-    ) -> Page:
+    def scan(self, *, filter: Condition | None = None, limit: int = 100, cursor: str | None = None) -> Page:
         """Every item, a page at a time, optionally filtered."""
 
 

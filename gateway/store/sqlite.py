@@ -272,7 +272,13 @@ class SqliteTable:
         return head + tuple(n for n in s.key_names if n not in head)
 
     def _build_query_sql(
-        self, index: str | None, sort_op: str | None, *, has_upper: bool, descending: bool, after: bool,
+        self,
+        index: str | None,
+        sort_op: str | None,
+        *,
+        has_upper: bool,
+        descending: bool,
+        after: bool,
         limited: bool,
     ) -> str:
         layout = self._layout
@@ -296,7 +302,13 @@ class SqliteTable:
         )
 
     def _select(
-        self, where: list[str], order: tuple[str, ...], *, descending: bool, after: bool, limited: bool,
+        self,
+        where: list[str],
+        order: tuple[str, ...],
+        *,
+        descending: bool,
+        after: bool,
+        limited: bool,
         index: str | None = None,
     ) -> str:
         where = [*where, "(_expires IS NULL OR _expires > ?)"]
@@ -340,8 +352,12 @@ class SqliteTable:
         if cursor is not None:
             params.extend(self._decode_cursor(cursor, scope, order))
         sql = self._query_sql(
-            index, sort.op if sort else None, has_upper=upper is not None, descending=descending,
-            after=cursor is not None, limited=filter is None,
+            index,
+            sort.op if sort else None,
+            has_upper=upper is not None,
+            descending=descending,
+            after=cursor is not None,
+            limited=filter is None,
         )
         return self._run(sql, params, order=order, scope=scope, limit=limit, filter=filter)
 
@@ -370,15 +386,23 @@ class SqliteTable:
 
     def _attr(self, name: str) -> KeyAttr:
         s = self.schema
-        for attr in (s.partition_key, s.sort_key, *(
-            a for idx in s.indexes.values() for a in (idx.partition_key, idx.sort_key)
-        )):
+        for attr in (
+            s.partition_key,
+            s.sort_key,
+            *(a for idx in s.indexes.values() for a in (idx.partition_key, idx.sort_key)),
+        ):
             if attr is not None and attr.name == name:
                 return attr
         raise KeyError(name)
 
     def _run(
-        self, sql: str, params: list[Any], *, order: tuple[str, ...], scope: str, limit: int,
+        self,
+        sql: str,
+        params: list[Any],
+        *,
+        order: tuple[str, ...],
+        scope: str,
+        limit: int,
         filter: Condition | None,
     ) -> Page:
         with self._errors():
@@ -415,8 +439,10 @@ class SqliteTable:
 
     def explain(self, index: str | None = None, *, paged: bool = False, get: bool = False) -> list[str]:
         """SQLite's plan for a partition-key query, a page after a cursor, or a get (tests pin them)."""
-        sql = self._layout.select_live if get else self._query_sql(
-            index, None, has_upper=False, descending=False, after=paged, limited=True
+        sql = (
+            self._layout.select_live
+            if get
+            else self._query_sql(index, None, has_upper=False, descending=False, after=paged, limited=True)
         )
         n = sql.count("?")
         with self._errors():
@@ -449,7 +475,10 @@ class SqliteTables:
         layouts = [_Layout(s) for s in schemas.values()]
         self.path = path
         self._db = SqliteDatabase(
-            path, unavailable=StoreUnavailable, busy_timeout=busy_timeout, integrity_check=integrity_check,
+            path,
+            unavailable=StoreUnavailable,
+            busy_timeout=busy_timeout,
+            integrity_check=integrity_check,
         )
         try:
             with self._db.transaction() as conn:
@@ -482,4 +511,3 @@ class SqliteTables:
 def statements(schema: TableSchema) -> Sequence[str]:
     """The DDL the store runs for one table (documentation and tests)."""
     return _Layout(schema).ddl()
-

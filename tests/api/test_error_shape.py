@@ -44,8 +44,9 @@ def test_domain_errors_carry_code_message_details_and_headers() -> None:
     client = TestClient(_app([]))
     r = client.get("/throttled")
     assert r.status_code == 429 and r.headers["retry-after"] == "7"
-    assert r.json() == {"error": {"code": "TOO_MANY_REQUESTS", "message": "slow down",
-                                  "details": {"retryAfterSeconds": 7}}}
+    assert r.json() == {
+        "error": {"code": "TOO_MANY_REQUESTS", "message": "slow down", "details": {"retryAfterSeconds": 7}}
+    }
     r = client.get("/anon")
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
 

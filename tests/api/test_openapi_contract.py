@@ -98,15 +98,21 @@ def test_the_error_envelope_is_a_component(document: Doc) -> None:
     error = envelope["properties"]["error"]
     assert error["required"] == ["code", "message"]
     assert {name: error["properties"][name]["type"] for name in ("code", "message", "details")} == {
-        "code": "string", "message": "string", "details": "object"}
+        "code": "string",
+        "message": "string",
+        "details": "object",
+    }
 
 
 def test_every_error_response_is_the_envelope(document: Doc) -> None:
     bad = []
     for method, path, operation in operations(document):
         for code, answer in operation["responses"].items():
-            if code.isdigit() and int(code) >= 400 and answer.get("content") != {
-                    "application/json": {"schema": {"$ref": ERROR_REF}}}:
+            if (
+                code.isdigit()
+                and int(code) >= 400
+                and answer.get("content") != {"application/json": {"schema": {"$ref": ERROR_REF}}}
+            ):
                 bad.append(f"{method} {path} {code}")
         if not _errors(operation) and (method, path) != ("GET", "/healthz"):  # takes nothing, refuses nothing
             bad.append(f"{method} {path}: no error response at all")
@@ -117,8 +123,11 @@ def test_every_error_response_is_the_envelope(document: Doc) -> None:
 
 def test_protected_operations_document_401_403_503_and_the_bearer_scheme(document: Doc) -> None:
     assert document["components"]["securitySchemes"][BEARER] == {
-        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-        "description": document["components"]["securitySchemes"][BEARER]["description"]}
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": document["components"]["securitySchemes"][BEARER]["description"],
+    }
     protected = [(m, p, o) for m, p, o in operations(document) if is_protected(m, p)]
     assert len(protected) >= 15
     for method, path, operation in protected:
@@ -128,8 +137,14 @@ def test_protected_operations_document_401_403_503_and_the_bearer_scheme(documen
 
 def test_public_operations_need_no_user_token(document: Doc) -> None:
     public = {(m, p): o for m, p, o in operations(document) if not is_protected(m, p)}
-    assert {("POST", "/api/auth/login"), ("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/webhooks/sns"),
-            ("GET", "/webhooks/meta"), ("POST", "/webhooks/meta")} <= set(public)
+    assert {
+        ("POST", "/api/auth/login"),
+        ("GET", "/healthz"),
+        ("GET", "/metrics"),
+        ("POST", "/webhooks/sns"),
+        ("GET", "/webhooks/meta"),
+        ("POST", "/webhooks/meta"),
+    } <= set(public)
     for key, operation in public.items():
         assert {BEARER: []} not in operation.get("security", []), key
     assert _errors(public[("GET", "/healthz")]) == set()  # nothing to refuse: no input, no sign-in
@@ -149,8 +164,12 @@ def test_bodies_and_parameters_document_what_can_refuse_them(document: Doc) -> N
             assert 422 in errors, (method, path)  # INVALID_CURSOR
         assert 405 not in errors, (method, path)  # only another method on the same path answers 405
     # Bodies FastAPI parses: 400 for bytes that are not JSON text at all, 422 for anything invalid.
-    for method, path in (("POST", "/api/contacts"), ("PATCH", "/api/users/{user_id}"),
-                         ("POST", "/api/auth/login"), ("POST", "/api/dlq/replay")):
+    for method, path in (
+        ("POST", "/api/contacts"),
+        ("PATCH", "/api/users/{user_id}"),
+        ("POST", "/api/auth/login"),
+        ("POST", "/api/dlq/replay"),
+    ):
         assert {400, 413, 422} <= _errors(_op(document, method, path)), (method, path)
     # Plain strings passed to the service as they are: nothing FastAPI could refuse.
     assert 422 not in _errors(_op(document, "GET", "/webhooks/meta"))
@@ -158,8 +177,13 @@ def test_bodies_and_parameters_document_what_can_refuse_them(document: Doc) -> N
 
 
 def test_create_and_change_routes_document_their_conflicts(document: Doc) -> None:
-    for method, path in (("POST", "/api/users"), ("PATCH", "/api/users/{user_id}"), ("POST", "/api/contacts"),
-                         ("PATCH", "/api/contacts/{contact_id}"), ("DELETE", "/api/contacts/{contact_id}")):
+    for method, path in (
+        ("POST", "/api/users"),
+        ("PATCH", "/api/users/{user_id}"),
+        ("POST", "/api/contacts"),
+        ("PATCH", "/api/contacts/{contact_id}"),
+        ("DELETE", "/api/contacts/{contact_id}"),
+    ):
         assert 409 in _errors(_op(document, method, path)), (method, path)
     login = _op(document, "POST", "/api/auth/login")
     assert {401, 404, 422, 429} <= _errors(login) and 403 not in _errors(login)
@@ -212,7 +236,8 @@ def test_metrics_document_text_and_their_token(document: Doc) -> None:
 def test_policy_evaluation_documents_the_policy_input(document: Doc) -> None:
     evaluate = _op(document, "POST", "/api/policies/evaluate")
     assert evaluate["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/PolicyInput"}
+        "$ref": "#/components/schemas/PolicyInput"
+    }
     schemas = document["components"]["schemas"]
     assert set(schemas["PolicyInput"]["properties"]) == set(PolicyInput.model_fields)
     # Field(ge=0) on `int | float` is a minimum on each branch, not pydantic's stray "ge" keyword.
@@ -239,8 +264,9 @@ def test_the_route_table_names_real_operations_and_is_documented(document: Doc) 
 
 class World:
     def __init__(self, data_dir: Path) -> None:
-        self.container: Container = build_embedded(load_settings("embedded", {}, WECARE_DATA_DIR=data_dir),
-                                                   clock=FakeClock())
+        self.container: Container = build_embedded(
+            load_settings("embedded", {}, WECARE_DATA_DIR=data_dir), clock=FakeClock()
+        )
         self.app = create_app(self.container)
         install_openapi(self.app)
         self.schema = schemathesis.openapi.from_dict(self.app.openapi())
@@ -290,22 +316,36 @@ def test_a_send_its_replay_and_a_reused_key_answer_as_documented(world: World) -
     assert duplicate.status_code == 409
     message = sent.json()["message"]["messageId"]
     world.answer("GET", "/api/messages/{message_id}", f"/api/messages/{message}", headers=operator)
-    world.answer("DELETE", "/api/contacts/{contact_id}", f"/api/contacts/{contact['contactId']}",
-                 headers=operator)
-    gone = world.answer("GET", "/api/contacts/{contact_id}", f"/api/contacts/{contact['contactId']}",
-                        headers=operator)
+    world.answer(
+        "DELETE", "/api/contacts/{contact_id}", f"/api/contacts/{contact['contactId']}", headers=operator
+    )
+    gone = world.answer(
+        "GET", "/api/contacts/{contact_id}", f"/api/contacts/{contact['contactId']}", headers=operator
+    )
     assert gone.status_code == 404
 
 
 def test_multipart_sends_answer_as_documented(world: World) -> None:
     operator = world.headers["Operator"]
-    media = {"contactId": "ct_0123456789abcdef0123456789abcdef", "channel": "whatsapp",
-             "media": {"mediaKind": "image", "caption": "the receipt"}}
-    denied = world.answer("POST", "/api/messages", headers=operator, data={"message": json.dumps(media)},
-                          files={"file": ("receipt.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png")})
+    media = {
+        "contactId": "ct_0123456789abcdef0123456789abcdef",
+        "channel": "whatsapp",
+        "media": {"mediaKind": "image", "caption": "the receipt"},
+    }
+    denied = world.answer(
+        "POST",
+        "/api/messages",
+        headers=operator,
+        data={"message": json.dumps(media)},
+        files={"file": ("receipt.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "image/png")},
+    )
     assert denied.json()["error"]["code"] == "POLICY_DENIED"
-    broken = world.answer("POST", "/api/messages", content=b"not multipart at all",
-                          headers={**operator, "Content-Type": "multipart/form-data"})
+    broken = world.answer(
+        "POST",
+        "/api/messages",
+        content=b"not multipart at all",
+        headers={**operator, "Content-Type": "multipart/form-data"},
+    )
     assert broken.status_code == 400
 
 
@@ -315,17 +355,36 @@ def test_refusals_answer_as_documented(world: World) -> None:
     assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"] == "Bearer"
     viewer = world.headers["Viewer"]
     assert world.answer("POST", "/api/messages", headers=viewer, json=text).status_code == 403
-    not_text = world.answer("POST", "/api/contacts", content=b"\xff\xfe{", headers={
-        **world.headers["Operator"], "Content-Type": "application/json"})
+    not_text = world.answer(
+        "POST",
+        "/api/contacts",
+        content=b"\xff\xfe{",
+        headers={**world.headers["Operator"], "Content-Type": "application/json"},
+    )
     assert not_text.status_code == 400
-    assert world.answer("GET", "/api/decisions", headers=world.headers["Viewer"],
-                        params={"cursor": "not-ours"}).status_code == 422
+    assert (
+        world.answer(
+            "GET", "/api/decisions", headers=world.headers["Viewer"], params={"cursor": "not-ours"}
+        ).status_code
+        == 422
+    )
     # The test client is no loopback address, and no METRICS_TOKEN is configured here.
     assert world.answer("GET", "/metrics").status_code == 403
-    assert world.answer("POST", "/webhooks/sns", content=b"{", headers={"Content-Type": "text/plain"}
-                        ).status_code == 400
-    assert world.answer("POST", "/webhooks/meta", json={"object": "whatsapp_business_account"},
-                        headers={"X-Hub-Signature-256": "sha256=" + "0" * 64}).status_code == 403
+    assert (
+        world.answer(
+            "POST", "/webhooks/sns", content=b"{", headers={"Content-Type": "text/plain"}
+        ).status_code
+        == 400
+    )
+    assert (
+        world.answer(
+            "POST",
+            "/webhooks/meta",
+            json={"object": "whatsapp_business_account"},
+            headers={"X-Hub-Signature-256": "sha256=" + "0" * 64},
+        ).status_code
+        == 403
+    )
     assert world.answer("GET", "/webhooks/meta").status_code == 403
 
 

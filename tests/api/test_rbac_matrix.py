@@ -106,12 +106,22 @@ def test_the_table_matches_the_role_descriptions() -> None:
     assert PERMISSIONS[("GET", "/api/contacts")] is Role.Viewer
     assert PERMISSIONS[("GET", "/api/messages")] is Role.Viewer
     assert PERMISSIONS[("GET", "/api/messages/{message_id}")] is Role.Viewer
-    for write in (("POST", "/api/contacts"), ("PATCH", "/api/contacts/{contact_id}"),
-                  ("DELETE", "/api/contacts/{contact_id}"), ("POST", "/api/messages"),
-                  ("POST", "/api/bulk-jobs"), ("POST", "/api/dlq/replay")):
+    for write in (
+        ("POST", "/api/contacts"),
+        ("PATCH", "/api/contacts/{contact_id}"),
+        ("DELETE", "/api/contacts/{contact_id}"),
+        ("POST", "/api/messages"),
+        ("POST", "/api/bulk-jobs"),
+        ("POST", "/api/dlq/replay"),
+    ):
         assert PERMISSIONS[write] is Role.Operator, write
-    for admin in (("GET", "/api/users"), ("POST", "/api/users"), ("PATCH", "/api/users/{user_id}"),
-                  ("GET", "/api/config"), ("PUT", "/api/config/{key}")):
+    for admin in (
+        ("GET", "/api/users"),
+        ("POST", "/api/users"),
+        ("PATCH", "/api/users/{user_id}"),
+        ("GET", "/api/config"),
+        ("PUT", "/api/config/{key}"),
+    ):
         assert PERMISSIONS[admin] is Role.Admin, admin
     assert rule_for("POST", "/api/ai/suggestions/{id}/approve") is Role.Operator
     assert ACTIONS["contacts.include_deleted"] is Role.Admin
@@ -160,28 +170,42 @@ def test_every_route_for_every_caller(
             assert record["resourceId"] == f"{method} {path}", seen
             assert record["details"]["required"] == rule.name and record["details"]["role"] == who
             assert record["expiresAt"] == int(record["timestamp"]) + AUDIT_RETENTION
-            assert {"logId", "userId", "action", "resourceType", "resourceId", "timestamp", "details",
-                    "expiresAt"} <= set(record)
+            assert {
+                "logId",
+                "userId",
+                "action",
+                "resourceType",
+                "resourceId",
+                "timestamp",
+                "details",
+                "expiresAt",
+            } <= set(record)
             assert any(getattr(r, "event", None) == "authz.denied" for r in caplog.records), seen
         else:
             assert reply.status_code not in (401, 403), seen
 
 
 def test_include_deleted_is_refused_below_admin_and_audited(matrix: Matrix) -> None:
-    created = matrix.client.post("/api/contacts", headers=matrix.headers[Role.Operator],
-                                 json={"name": "Gone Soon", "email": "gone@example.com"})
+    created = matrix.client.post(
+        "/api/contacts",
+        headers=matrix.headers[Role.Operator],
+        json={"name": "Gone Soon", "email": "gone@example.com"},
+    )
     assert created.status_code == 201, created.text
     cid = created.json()["contactId"]
-    assert matrix.client.delete(f"/api/contacts/{cid}", headers=matrix.headers[Role.Operator]).status_code \
-        in (200, 204)
+    assert matrix.client.delete(
+        f"/api/contacts/{cid}", headers=matrix.headers[Role.Operator]
+    ).status_code in (200, 204)
     for role in (Role.Viewer, Role.Operator):
         before = {d["logId"] for d in matrix.denials()}
-        reply = matrix.client.get(f"/api/contacts/{cid}", params={"includeDeleted": "true"},
-                                  headers=matrix.headers[role])
+        reply = matrix.client.get(
+            f"/api/contacts/{cid}", params={"includeDeleted": "true"}, headers=matrix.headers[role]
+        )
         assert reply.status_code == 403, reply.text
         new = [d for d in matrix.denials() if d["logId"] not in before]
         assert [d["resourceId"] for d in new] == ["contacts.include_deleted"]
-    reply = matrix.client.get(f"/api/contacts/{cid}", params={"includeDeleted": "true"},
-                              headers=matrix.headers[Role.Admin])
+    reply = matrix.client.get(
+        f"/api/contacts/{cid}", params={"includeDeleted": "true"}, headers=matrix.headers[Role.Admin]
+    )
     assert reply.status_code == 200 and reply.json()["deletedAt"] is not None
     assert matrix.client.get(f"/api/contacts/{cid}", headers=matrix.headers[Role.Admin]).status_code == 404

@@ -62,8 +62,9 @@ def product(tmp_path: Path) -> Iterator[Product]:
         container.close()
 
 
-def _asgi(app: Any, method: str, path: str, *, headers: dict[str, str], chunks: list[bytes]) -> tuple[
-        int, dict[str, str], dict[str, Any], int]:
+def _asgi(
+    app: Any, method: str, path: str, *, headers: dict[str, str], chunks: list[bytes]
+) -> tuple[int, dict[str, str], dict[str, Any], int]:
     """One request straight through ASGI, with a body that streams in ``chunks`` (no Content-Length
     unless given); returns status, headers, JSON body and how many chunks the app pulled."""
     pulled = 0
@@ -81,9 +82,17 @@ def _asgi(app: Any, method: str, path: str, *, headers: dict[str, str], chunks: 
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": path,
-        "raw_path": path.encode(), "query_string": b"", "root_path": "", "scheme": "http",
-        "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 40000),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 40000),
         "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
     }
     asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=30))
@@ -100,8 +109,9 @@ def test_deeply_nested_json_to_the_sns_webhook_is_a_400_without_alert_or_record(
     product: Product, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING):
-        reply = product.client.post("/webhooks/sns", content=DEEP.encode(),
-                                    headers={"content-type": "text/plain"})
+        reply = product.client.post(
+            "/webhooks/sns", content=DEEP.encode(), headers={"content-type": "text/plain"}
+        )
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["code"] == "MALFORMED_PAYLOAD"
     assert "nest" in reply.json()["error"]["message"]
@@ -118,8 +128,11 @@ def test_deeply_nested_json_to_the_meta_webhook_is_refused_without_a_500(product
 
 
 def test_deeply_nested_json_in_a_send_is_a_422(product: Product) -> None:
-    reply = product.client.post("/api/messages", content=DEEP.encode(),
-                                headers={**product.auth("Operator"), "content-type": "application/json"})
+    reply = product.client.post(
+        "/api/messages",
+        content=DEEP.encode(),
+        headers={**product.auth("Operator"), "content-type": "application/json"},
+    )
     assert reply.status_code == 422, reply.text
     assert product.alerts() == []
 
@@ -140,9 +153,16 @@ def test_deeply_nested_json_in_a_captured_file_is_dead_lettered_by_the_cli(
 # -- forged pagination cursors are refused before they are decoded ------------------------------------------
 
 
-@pytest.mark.parametrize("path", [
-    "/api/messages", "/api/contacts", "/api/contacts?q=smith", "/api/decisions", "/api/dlq",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/messages",
+        "/api/contacts",
+        "/api/contacts?q=smith",
+        "/api/decisions",
+        "/api/dlq",
+    ],
+)
 def test_a_forged_cursor_is_a_422_invalid_cursor_on_every_listing(product: Product, path: str) -> None:
     forged = base64.urlsafe_b64encode(b"[" * 1000).decode()
     joiner = "&" if "?" in path else "?"
@@ -156,8 +176,9 @@ def test_a_forged_cursor_is_a_422_invalid_cursor_on_every_listing(product: Produ
 def test_a_genuine_cursor_still_pages_and_an_edited_one_does_not(product: Product) -> None:
     operator = product.auth("Operator")
     for n in range(3):
-        created = product.client.post("/api/contacts", headers=operator,
-                                      json={"name": f"Person {n}", "email": f"p{n}@example.com"})
+        created = product.client.post(
+            "/api/contacts", headers=operator, json={"name": f"Person {n}", "email": f"p{n}@example.com"}
+        )
         assert created.status_code == 201, created.text
     first = product.client.get("/api/contacts?limit=2", headers=operator).json()
     assert first["cursor"]
@@ -175,29 +196,37 @@ def test_a_genuine_cursor_still_pages_and_an_edited_one_does_not(product: Produc
 def test_an_anonymous_body_is_never_read_and_answers_401(product: Product) -> None:
     app = product.client.app
     chunks = [b"x" * (1024 * 1024)] * 50  # a 50 MB upload
-    status, headers, body, pulled = _asgi(app, "POST", "/api/contacts",
-                                          headers={"content-type": "application/json"}, chunks=chunks)
+    status, headers, body, pulled = _asgi(
+        app, "POST", "/api/contacts", headers={"content-type": "application/json"}, chunks=chunks
+    )
     assert status == 401 and body["error"]["code"] == "UNAUTHENTICATED"
     assert headers["www-authenticate"] == "Bearer"
     assert pulled == 0
 
 
 def test_malformed_json_without_a_token_is_a_401_not_a_422(product: Product) -> None:
-    reply = product.client.post("/api/contacts", content=b"{not json",
-                                headers={"content-type": "application/json"})
+    reply = product.client.post(
+        "/api/contacts", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert reply.status_code == 401, reply.text
 
 
 def test_a_viewer_is_refused_before_the_body_is_parsed(product: Product) -> None:
-    reply = product.client.post("/api/contacts", content=b"{not json",
-                                headers={**product.auth("Viewer"), "content-type": "application/json"})
+    reply = product.client.post(
+        "/api/contacts",
+        content=b"{not json",
+        headers={**product.auth("Viewer"), "content-type": "application/json"},
+    )
     assert reply.status_code == 403, reply.text
 
 
 def test_a_declared_oversized_body_is_a_413_before_it_is_read(product: Product) -> None:
     app = product.client.app
-    headers = {**product.auth("Operator"), "content-type": "application/json",
-               "content-length": str(50 * 1024 * 1024)}
+    headers = {
+        **product.auth("Operator"),
+        "content-type": "application/json",
+        "content-length": str(50 * 1024 * 1024),
+    }
     status, _, body, pulled = _asgi(app, "POST", "/api/contacts", headers=headers, chunks=[b"{}"])
     assert status == 413 and body["error"]["code"] == "PAYLOAD_TOO_LARGE"
     assert pulled == 0
@@ -219,8 +248,13 @@ def test_a_streamed_oversized_body_is_cut_off_with_413(product: Product) -> None
 
 
 def test_a_non_numeric_content_length_is_a_400(product: Product) -> None:
-    status, _, body, _ = _asgi(product.client.app, "POST", "/api/contacts",
-                               headers={**product.auth("Operator"), "content-length": "lots"}, chunks=[b"{}"])
+    status, _, body, _ = _asgi(
+        product.client.app,
+        "POST",
+        "/api/contacts",
+        headers={**product.auth("Operator"), "content-length": "lots"},
+        chunks=[b"{}"],
+    )
     assert status == 400 and body["error"]["code"] == "INVALID_INPUT"
 
 
@@ -285,15 +319,17 @@ def test_metrics_are_off_outside_local_without_a_token(tmp_path: Path, environme
 
 
 def test_a_body_that_is_not_utf8_is_a_400_malformed_body(product: Product) -> None:
-    reply = product.client.post("/api/auth/login", content=b"\xff\xfe{",
-                                headers={"content-type": "application/json"})
+    reply = product.client.post(
+        "/api/auth/login", content=b"\xff\xfe{", headers={"content-type": "application/json"}
+    )
     assert reply.status_code == 400
     assert reply.json()["error"]["code"] == "MALFORMED_BODY"
     assert "UTF-8" in reply.json()["error"]["message"]
 
 
 def test_malformed_json_names_the_body_not_a_character_offset(product: Product) -> None:
-    reply = product.client.post("/api/auth/login", content=b"{bad",
-                                headers={"content-type": "application/json"})
+    reply = product.client.post(
+        "/api/auth/login", content=b"{bad", headers={"content-type": "application/json"}
+    )
     assert reply.status_code == 422
     assert reply.json()["error"]["details"]["fields"][0]["field"] == "body"

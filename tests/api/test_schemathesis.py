@@ -43,17 +43,19 @@ PASSWORD = "correct horse battery"
 # Admin pass, about a minute on the 2-core machine.
 MAX_EXAMPLES = 100
 
-CONFIG = schemathesis.Config.from_dict({
-    "checks": {
-        # Both judge the schema's *input* constraints against the server's, not the answers: the schema
-        # cannot say what only the services know (a phone number must parse, a search needs 2+
-        # characters, a cursor must be one the API issued, the policy refuses a message to an unknown
-        # contact with POLICY_DENIED), so schema-valid requests are rightly refused with a documented
-        # 422; and unknown query parameters are ignored, as HTTP APIs do, where the check expects a 4xx.
-        "positive_data_acceptance": {"enabled": False},
-        "negative_data_rejection": {"enabled": False},
-    },
-})
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "checks": {
+            # Both judge the schema's *input* constraints against the server's, not the answers: the schema
+            # cannot say what only the services know (a phone number must parse, a search needs 2+
+            # characters, a cursor must be one the API issued, the policy refuses a message to an unknown
+            # contact with POLICY_DENIED), so schema-valid requests are rightly refused with a documented
+            # 422; and unknown query parameters are ignored, as HTTP APIs do, where the check expects a 4xx.
+            "positive_data_acceptance": {"enabled": False},
+            "negative_data_rejection": {"enabled": False},
+        },
+    }
+)
 
 
 def _document_app() -> FastAPI:

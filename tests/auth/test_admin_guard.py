@@ -98,12 +98,26 @@ class WrappedTable:
         self._call(self.inner.delete, key, condition=condition)
 
     def query(
-        self, partition: Any, *, index: str | None = None, sort: SortKey | None = None,
-        filter: Condition | None = None, limit: int = 100, cursor: str | None = None,
+        self,
+        partition: Any,
+        *,
+        index: str | None = None,
+        sort: SortKey | None = None,
+        filter: Condition | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
         descending: bool = False,
     ) -> Page:
-        page: Page = self._call(self.inner.query, partition, index=index, sort=sort, filter=filter,
-                                limit=limit, cursor=cursor, descending=descending)
+        page: Page = self._call(
+            self.inner.query,
+            partition,
+            index=index,
+            sort=sort,
+            filter=filter,
+            limit=limit,
+            cursor=cursor,
+            descending=descending,
+        )
         return page
 
     def scan(self, *, filter: Condition | None = None, limit: int = 100, cursor: str | None = None) -> Page:
@@ -158,12 +172,18 @@ def _demote(users: UserService, target: str, actor: str) -> object:
 
 
 PAIRS: list[tuple[Op, Op]] = [
-    (_disable, _disable), (_demote, _demote), (_disable, _demote), (_demote, _disable),
+    (_disable, _disable),
+    (_demote, _demote),
+    (_disable, _demote),
+    (_demote, _disable),
 ]
 
 
 def race(
-    setup_tables: Tables, racer_tables: Sequence[Tables], clock: FakeClock, rounds: int,
+    setup_tables: Tables,
+    racer_tables: Sequence[Tables],
+    clock: FakeClock,
+    rounds: int,
     lockstep: list[Lockstep] | None = None,
 ) -> None:
     """Two Admins, a and b; each round a changes b and b changes a at the same moment. Exactly one of
@@ -237,8 +257,13 @@ def test_admins_deciding_on_the_same_state_on_sqlite_never_leave_none(tmp_path: 
     meet = threading.Barrier(2, timeout=30)
     steps = [Lockstep(s["Users"], meet) for s in stores[1:]]
     try:
-        race(stores[0], [WithUsers(s, t) for s, t in zip(stores[1:], steps, strict=True)], clock, rounds=8,
-             lockstep=steps)
+        race(
+            stores[0],
+            [WithUsers(s, t) for s, t in zip(stores[1:], steps, strict=True)],
+            clock,
+            rounds=8,
+            lockstep=steps,
+        )
     finally:
         for store in stores:
             store.close()
@@ -269,8 +294,13 @@ def test_admins_deciding_on_the_same_state_on_dynamodb_never_leave_none(dynamo: 
     serial = threading.Lock()
     meet = threading.Barrier(2, timeout=30)
     steps = [Lockstep(dynamo["Users"], meet, serial=serial) for _ in range(2)]
-    race(_atomic_per_request(dynamo, serial), [WithUsers(dynamo, t) for t in steps], FakeClock(), rounds=8,
-         lockstep=steps)
+    race(
+        _atomic_per_request(dynamo, serial),
+        [WithUsers(dynamo, t) for t in steps],
+        FakeClock(),
+        rounds=8,
+        lockstep=steps,
+    )
 
 
 # ---- random sequences, with crashes between the two writes -----------------------------------------
@@ -416,10 +446,30 @@ def test_a_store_from_before_the_guard_gets_one_built_from_its_admins() -> None:
     tables = MemoryTables(clock)
     for n, (role, disabled) in enumerate([("Admin", False), ("Admin", True), ("Operator", False)]):
         # Rows as the previous version wrote them: no rev, no guard.
-        tables["Users"].put({"userId": f"usr_{n}", "kind": "user", "email": f"u{n}@example.com", "role": role,
-                             "disabled": disabled, "source": "local", "createdAt": 1.0, "updatedAt": 1.0})
-    tables["Users"].put({"userId": "cognito-sub", "kind": "user", "email": "c@example.com", "role": "Admin",
-                         "disabled": False, "source": "cognito", "createdAt": 1.0, "updatedAt": 1.0})
+        tables["Users"].put(
+            {
+                "userId": f"usr_{n}",
+                "kind": "user",
+                "email": f"u{n}@example.com",
+                "role": role,
+                "disabled": disabled,
+                "source": "local",
+                "createdAt": 1.0,
+                "updatedAt": 1.0,
+            }
+        )
+    tables["Users"].put(
+        {
+            "userId": "cognito-sub",
+            "kind": "user",
+            "email": "c@example.com",
+            "role": "Admin",
+            "disabled": False,
+            "source": "cognito",
+            "createdAt": 1.0,
+            "updatedAt": 1.0,
+        }
+    )
     users = service(tables, clock)
     with pytest.raises(Conflict, match="last Admin"):
         users.set_disabled("usr_0", True, actor="test")
@@ -487,8 +537,12 @@ def test_an_admin_cannot_demote_themselves_through_the_api(world: World) -> None
     assert reply.status_code == 409 and reply.json()["error"]["details"]["reason"] == "self"
     assert world.users.get(me)["role"] == "Admin"
     # Re-stating what you already are changes nothing and is fine.
-    assert world.client.patch(f"/api/users/{me}", json={"role": "Admin", "disabled": False},
-                              headers=bearer(token)).status_code == 200
+    assert (
+        world.client.patch(
+            f"/api/users/{me}", json={"role": "Admin", "disabled": False}, headers=bearer(token)
+        ).status_code
+        == 200
+    )
 
 
 def test_another_admin_can_do_it(world: World) -> None:

@@ -364,9 +364,11 @@ class _CountingTables:
             def __getattr__(self, attr: str) -> Any:
                 value = getattr(table, attr)
                 if attr in ("put", "update", "delete"):
+
                     def counted(*args: Any, **kwargs: Any) -> Any:
                         outer.writes += 1
                         return value(*args, **kwargs)
+
                     return counted
                 return value
 
@@ -382,7 +384,7 @@ def test_recording_a_newer_inbound_message_is_one_conditional_write(
     now = clock.now()
     counting.writes = 0
     contacts.record_inbound(cid, now - 100)  # first ever
-    contacts.record_inbound(cid, now - 10)   # newer than both times
+    contacts.record_inbound(cid, now - 10)  # newer than both times
     assert counting.writes == 2
     stored = contacts.get(cid)
     assert stored["lastInboundMessageAt"] == now - 10 and stored["lastContactedAt"] == now - 10
@@ -398,8 +400,13 @@ def test_recording_a_newer_inbound_message_is_one_conditional_write(
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(events=st.lists(st.tuples(st.sampled_from(["inbound", "contacted"]),
-                                 st.integers(min_value=1, max_value=50)), min_size=1, max_size=12))
+@given(
+    events=st.lists(
+        st.tuples(st.sampled_from(["inbound", "contacted"]), st.integers(min_value=1, max_value=50)),
+        min_size=1,
+        max_size=12,
+    )
+)
 def test_inbound_and_contact_times_end_at_their_latest_event_in_any_delivery_order(
     contacts: ContactService, events: list[tuple[str, int]]
 ) -> None:

@@ -49,8 +49,11 @@ def test_compliant_send_end_to_end(world: tuple[TestClient, Container, FakeClock
     operator = _user(container, client, "op@wecare.digital", "Operator")
     viewer = _user(container, client, "viewer@wecare.digital", "Viewer")
 
-    created = client.post("/api/contacts", headers=operator,
-                          json={"name": "Amelia Hughes", "phone": "+44 7812 345678", "optInWhatsApp": True})
+    created = client.post(
+        "/api/contacts",
+        headers=operator,
+        json={"name": "Amelia Hughes", "phone": "+44 7812 345678", "optInWhatsApp": True},
+    )
     assert created.status_code == 201, created.text
     contact: dict[str, Any] = created.json()
     assert contact["phone"] == CUSTOMER and contact["optInSms"] is False

@@ -36,8 +36,12 @@ def test_every_bad_variable_is_named_in_one_message() -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(
             "embedded",
-            {"LOG_LEVEL": "LOUD", "BULK_CONFIRMATION_THRESHOLD": "many", "SMS_POOL_ID": "x",
-             "MEDIA_INBOUND_PREFIX": "/abs"},
+            {
+                "LOG_LEVEL": "LOUD",
+                "BULK_CONFIRMATION_THRESHOLD": "many",
+                "SMS_POOL_ID": "x",
+                "MEDIA_INBOUND_PREFIX": "/abs",
+            },
         )
     text = str(info.value)
     for name in ("LOG_LEVEL", "BULK_CONFIRMATION_THRESHOLD", "SMS_POOL_ID", "MEDIA_INBOUND_PREFIX"):

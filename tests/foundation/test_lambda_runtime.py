@@ -38,10 +38,15 @@ def _env(session: boto3.session.Session, **extra: str) -> dict[str, str]:
     ssm = session.client("ssm")
     ssm.put_parameter(Name="/amplify/app/main/APP_SECRET", Value="s3cr3t-value", Type="SecureString")
     return {
-        "ENVIRONMENT": "staging", "SEND_MODE": "DRY_RUN", "TABLE_PREFIX": PREFIX,
-        "COGNITO_APP_CLIENT_ID": "client-123", "META_VERIFY_TOKEN": "verify-me",
-        "BULK_QUEUE_URL": urls["bulk-queue"], "BULK_DLQ_URL": urls["bulk-dlq"],
-        "INBOUND_DLQ_URL": urls["inbound-dlq"], "OUTBOUND_DLQ_URL": urls["outbound-dlq"],
+        "ENVIRONMENT": "staging",
+        "SEND_MODE": "DRY_RUN",
+        "TABLE_PREFIX": PREFIX,
+        "COGNITO_APP_CLIENT_ID": "client-123",
+        "META_VERIFY_TOKEN": "verify-me",
+        "BULK_QUEUE_URL": urls["bulk-queue"],
+        "BULK_DLQ_URL": urls["bulk-dlq"],
+        "INBOUND_DLQ_URL": urls["inbound-dlq"],
+        "OUTBOUND_DLQ_URL": urls["outbound-dlq"],
         "AMPLIFY_SSM_ENV_CONFIG": json.dumps({"APP_SECRET": {"path": "/amplify/app/main/APP_SECRET"}}),
         **extra,
     }
@@ -58,9 +63,13 @@ def test_lambda_runtime_sends_dry_run_through_dynamodb(aws: boto3.session.Sessio
     contact = container.contacts.create(
         {"name": "Amelia", "phone": "+447812345678", "optInWhatsApp": True}, actor="test"
     )
-    outcome = container.gateway.send(OutboundRequest(
-        contact_id=contact["contactId"], channel="whatsapp", content=TemplateContent("order_update", "en_GB"),
-    ))
+    outcome = container.gateway.send(
+        OutboundRequest(
+            contact_id=contact["contactId"],
+            channel="whatsapp",
+            content=TemplateContent("order_update", "en_GB"),
+        )
+    )
     assert outcome.status == "sent"
     raw: dict[str, Any] = aws.client("dynamodb").get_item(
         TableName=PREFIX + "Messages", Key={"messageId": {"S": outcome.message_id}}

@@ -30,10 +30,15 @@ def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]
         create_dynamodb_tables(session.client("dynamodb"), PREFIX)
         urls = create_sqs_queues(session.client("sqs"), PREFIX)
         env = {
-            "ENVIRONMENT": "preview", "SEND_MODE": "DRY_RUN", "TABLE_PREFIX": PREFIX,
-            "COGNITO_APP_CLIENT_ID": "client-123", "BULK_QUEUE_URL": urls["bulk-queue"],
-            "BULK_DLQ_URL": urls["bulk-dlq"], "INBOUND_DLQ_URL": urls["inbound-dlq"],
-            "OUTBOUND_DLQ_URL": urls["outbound-dlq"], "AMPLIFY_SSM_ENV_CONFIG": "{}",
+            "ENVIRONMENT": "preview",
+            "SEND_MODE": "DRY_RUN",
+            "TABLE_PREFIX": PREFIX,
+            "COGNITO_APP_CLIENT_ID": "client-123",
+            "BULK_QUEUE_URL": urls["bulk-queue"],
+            "BULK_DLQ_URL": urls["bulk-dlq"],
+            "INBOUND_DLQ_URL": urls["inbound-dlq"],
+            "OUTBOUND_DLQ_URL": urls["outbound-dlq"],
+            "AMPLIFY_SSM_ENV_CONFIG": "{}",
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
@@ -69,30 +74,55 @@ def test_a_bad_record_goes_to_the_dlq_and_replay_reports_it(deployed: boto3.sess
 
 def test_http_handler_serves_health_through_mangum(deployed: boto3.session.Session) -> None:
     event = {
-        "version": "2.0", "routeKey": "GET /healthz", "rawPath": "/healthz", "rawQueryString": "",
+        "version": "2.0",
+        "routeKey": "GET /healthz",
+        "rawPath": "/healthz",
+        "rawQueryString": "",
         "headers": {"host": "base.wecare.digital"},
-        "requestContext": {"http": {"method": "GET", "path": "/healthz", "sourceIp": "203.0.113.9",
-                                    "protocol": "HTTP/1.1", "userAgent": "test"},
-                           "requestId": "r1", "stage": "$default"},
+        "requestContext": {
+            "http": {
+                "method": "GET",
+                "path": "/healthz",
+                "sourceIp": "203.0.113.9",
+                "protocol": "HTTP/1.1",
+                "userAgent": "test",
+            },
+            "requestId": "r1",
+            "stage": "$default",
+        },
         "isBase64Encoded": False,
     }
     reply = lambdas.http_handler(event, CONTEXT)
     assert reply["statusCode"] == 200
     body = json.loads(reply["body"])
     assert body["runtime"] == "lambda" and body["environment"] == "preview" and body["sendMode"] == "DRY_RUN"
-    unauth = {**event, "rawPath": "/api/contacts", "routeKey": "GET /api/contacts",
-              "requestContext": {**event["requestContext"],
-                                 "http": {**event["requestContext"]["http"], "path": "/api/contacts"}}}
+    unauth = {
+        **event,
+        "rawPath": "/api/contacts",
+        "routeKey": "GET /api/contacts",
+        "requestContext": {
+            **event["requestContext"],
+            "http": {**event["requestContext"]["http"], "path": "/api/contacts"},
+        },
+    }
     assert lambdas.http_handler(unauth, CONTEXT)["statusCode"] == 401
 
 
 def test_send_recovery_handler_marks_stale_sends_unknown(deployed: boto3.session.Session) -> None:
     client = deployed.client("dynamodb")
-    client.put_item(TableName=PREFIX + "Messages", Item={
-        "messageId": {"S": "msg_stuck"}, "kind": {"S": "message"}, "contactId": {"S": "ct_1"},
-        "channel": {"S": "sms"}, "direction": {"S": "outbound"}, "status": {"S": "sending"},
-        "timestamp": {"N": "1000"}, "expiresAt": {"N": "99999999999"},
-    })
+    client.put_item(
+        TableName=PREFIX + "Messages",
+        Item={
+            "messageId": {"S": "msg_stuck"},
+            "kind": {"S": "message"},
+            "contactId": {"S": "ct_1"},
+            "channel": {"S": "sms"},
+            "direction": {"S": "outbound"},
+            "status": {"S": "sending"},
+            "timestamp": {"N": "1000"},
+            "expiresAt": {"N": "99999999999"},
+        },
+    )
     result = lambdas.send_recovery_handler({}, CONTEXT)
     assert result["markedUnknown"] == ["msg_stuck"]
     item = client.get_item(TableName=PREFIX + "Messages", Key={"messageId": {"S": "msg_stuck"}})["Item"]

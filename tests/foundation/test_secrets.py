@@ -30,12 +30,15 @@ def test_both_config_shapes_parse() -> None:
 
 
 def test_secrets_come_from_ssm_with_shared_fallback(ssm) -> None:  # type: ignore[no-untyped-def]
-    config = json.dumps({
-        "WHATSAPP_ACCESS_TOKEN": {"path": "/amplify/app/main/WHATSAPP_ACCESS_TOKEN"},
-        "APP_SECRET": {
-            "path": "/amplify/app/main/APP_SECRET", "sharedPath": "/amplify/shared/app/APP_SECRET"
-        },
-    })
+    config = json.dumps(
+        {
+            "WHATSAPP_ACCESS_TOKEN": {"path": "/amplify/app/main/WHATSAPP_ACCESS_TOKEN"},
+            "APP_SECRET": {
+                "path": "/amplify/app/main/APP_SECRET",
+                "sharedPath": "/amplify/shared/app/APP_SECRET",
+            },
+        }
+    )
     secrets = load_from_ssm(ssm, config)
     assert secrets.whatsapp_access_token is not None
     assert secrets.whatsapp_access_token.get_secret_value() == "tok-123"
@@ -57,8 +60,16 @@ def test_malformed_config_is_a_clear_error() -> None:
 
 
 def test_log_lines_redact_secret_fields() -> None:
-    record = logging.makeLogRecord({"name": "t", "levelname": "INFO", "msg": "login",
-                                    "password": "hunter2", "authorization": "Bearer abc", "user": "a@b.c"})
+    record = logging.makeLogRecord(
+        {
+            "name": "t",
+            "levelname": "INFO",
+            "msg": "login",
+            "password": "hunter2",
+            "authorization": "Bearer abc",
+            "user": "a@b.c",
+        }
+    )
     line = json.loads(JsonFormatter().format(record))
     assert line["password"] == "[redacted]" and line["authorization"] == "[redacted]"
     assert line["user"] == "a@b.c" and line["message"] == "login" and line["level"] == "INFO"

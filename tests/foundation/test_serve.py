@@ -26,7 +26,10 @@ def _serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SEND_MODE", "ENVIRONMENT"))}
     return subprocess.Popen(
         [sys.executable, "-m", "gateway.cli.main", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
 
 
@@ -92,7 +95,10 @@ def test_unusable_data_dir_is_a_clear_error_not_a_traceback(tmp_path: Path) -> N
     blocker.write_text("not a directory")
     proc = subprocess.run(
         [sys.executable, "-m", "gateway.cli.main", "serve", "--data-dir", str(blocker / "sub")],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
@@ -105,7 +111,10 @@ def test_corrupt_database_is_a_clear_error(tmp_path: Path) -> None:
     (data / "wecare.db").write_bytes(b"this is not a database" * 100)
     proc = subprocess.run(
         [sys.executable, "-m", "gateway.cli.main", "serve", "--data-dir", str(data)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr

@@ -45,7 +45,9 @@ def deep_documents(draw: st.DrawFn) -> str:
 
 
 untrusted_text = st.one_of(
-    st.text(max_size=200), json_values.map(json.dumps), deep_documents(),
+    st.text(max_size=200),
+    json_values.map(json.dumps),
+    deep_documents(),
     json_values.map(lambda v: json.dumps({"Message": json.dumps(v), "Type": "Notification"})),
 )
 untrusted = st.one_of(untrusted_text, st.binary(max_size=200), untrusted_text.map(str.encode))

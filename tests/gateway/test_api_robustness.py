@@ -19,14 +19,46 @@ from gateway.config import load_settings
 
 PASSWORD = "correct horse battery"
 WEIRD: tuple[Any, ...] = (
-    None, True, 0, -1, 1e308, 10**40, "", "\x00", "é" * 3000, [], {}, [1, {}], {"a": {"b": [None]}},
+    None,
+    True,
+    0,
+    -1,
+    1e308,
+    10**40,
+    "",
+    "\x00",
+    "é" * 3000,
+    [],
+    {},
+    [1, {}],
+    {"a": {"b": [None]}},
 )
 RAW_BODIES: tuple[bytes, ...] = (
-    b"", b"not json", b"[1,2", b"null", b"[]", b'"text"', b"123", b'{"a":', b"\xff\xfe\x00",
+    b"",
+    b"not json",
+    b"[1,2",
+    b"null",
+    b"[]",
+    b'"text"',
+    b"123",
+    b'{"a":',
+    b"\xff\xfe\x00",
     b'{"x":' + b"[" * 20_000 + b"]" * 20_000 + b"}",
 )
-BAD_QUERY_VALUES = ("", "-1", "0", "abc", "1e309", "nan", "99999999999999999999999", "'", "eyJ4IjoxfQ",
-                    "a" * 5000, "null", "☃")
+BAD_QUERY_VALUES = (
+    "",
+    "-1",
+    "0",
+    "abc",
+    "1e309",
+    "nan",
+    "99999999999999999999999",
+    "'",
+    "eyJ4IjoxfQ",
+    "a" * 5000,
+    "null",
+    "☃",
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +69,16 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
     container.users.create("admin@example.com", "Admin", actor="test", password=PASSWORD)
     token = client.post("/api/auth/login", json={"email": "admin@example.com", "password": PASSWORD})
     headers = {"Authorization": f"Bearer {token.json()['accessToken']}"}
-    contact = client.post("/api/contacts", headers=headers, json={
-        "name": "Ada Lovelace", "phone": "+447812345678", "email": "ada@example.com", "optInWhatsApp": True,
-    }).json()
+    contact = client.post(
+        "/api/contacts",
+        headers=headers,
+        json={
+            "name": "Ada Lovelace",
+            "phone": "+447812345678",
+            "email": "ada@example.com",
+            "optInWhatsApp": True,
+        },
+    ).json()
     user_id = client.get("/api/me", headers=headers).json()["userId"]
     known = {"headers": headers, "contactId": contact["contactId"], "userId": user_id}
     previous = logging.root.manager.disable
@@ -63,10 +102,25 @@ def _check(reply: Any, what: str) -> None:
 def _policy_input() -> dict[str, Any]:
     return {
         "now": 1_764_067_200,
-        "request": {"channel": "whatsapp", "kind": "text", "origin": "api", "phoneNumberId": "p",
-                    "bodyLength": 1, "templateName": "", "approvedBy": ""},
-        "contact": {"found": True, "deleted": False, "optInWhatsApp": True, "optInSms": False,
-                    "optInEmail": False, "hasPhone": True, "hasEmail": False, "lastInboundMessageAt": 0},
+        "request": {
+            "channel": "whatsapp",
+            "kind": "text",
+            "origin": "api",
+            "phoneNumberId": "p",
+            "bodyLength": 1,
+            "templateName": "",
+            "approvedBy": "",
+        },
+        "contact": {
+            "found": True,
+            "deleted": False,
+            "optInWhatsApp": True,
+            "optInSms": False,
+            "optInEmail": False,
+            "hasPhone": True,
+            "hasEmail": False,
+            "lastInboundMessageAt": 0,
+        },
         "environment": {"name": "local", "sendMode": "DRY_RUN"},
         "tier": {"limit": 250, "used24h": 0, "opensConversation": True},
     }
@@ -79,8 +133,15 @@ def _write_routes(known: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
         ("POST", "/api/auth/login", {"email": "admin@example.com", "password": "wrong password"}),
         ("POST", "/api/contacts", {"name": "B", "email": "b@example.com"}),
         ("PATCH", f"/api/contacts/{cid}", {"name": "Ada King"}),
-        ("POST", "/api/messages", {"contactId": cid, "channel": "whatsapp",
-                                   "template": {"name": "order_shipped", "language": "en_GB"}}),
+        (
+            "POST",
+            "/api/messages",
+            {
+                "contactId": cid,
+                "channel": "whatsapp",
+                "template": {"name": "order_shipped", "language": "en_GB"},
+            },
+        ),
         ("POST", "/api/users", {"email": "new@example.com", "role": "Viewer"}),
         ("PATCH", f"/api/users/{uid}", {"role": "Admin"}),
         ("POST", "/api/policies/evaluate", _policy_input()),
@@ -108,8 +169,9 @@ def test_malformed_bodies_are_4xx_never_5xx(api: tuple[TestClient, Container, di
     for method, path, body in _write_routes(known):
         for raw in RAW_BODIES:
             for content_type in ("application/json", "text/plain", "application/x-www-form-urlencoded"):
-                reply = client.request(method, path, content=raw,
-                                       headers={**headers, "content-type": content_type})
+                reply = client.request(
+                    method, path, content=raw, headers={**headers, "content-type": content_type}
+                )
                 _check(reply, f"{method} {path} {content_type} {raw[:30]!r}")
                 assert reply.status_code != 200 or raw == b"", f"{method} {path} accepted {raw[:30]!r}"
         for what, variant in _variants(body):
@@ -120,9 +182,12 @@ def test_message_content_of_every_kind_with_wrong_types(
     api: tuple[TestClient, Container, dict[str, Any]],
 ) -> None:
     client, _, known = api
-    shapes = {"text": ("whatsapp", ["body"]), "media": ("whatsapp", ["mediaKind", "fileId", "caption"]),
-              "template": ("whatsapp", ["name", "language", "components"]),
-              "email": ("email", ["subject", "text", "html"])}
+    shapes = {
+        "text": ("whatsapp", ["body"]),
+        "media": ("whatsapp", ["mediaKind", "fileId", "caption"]),
+        "template": ("whatsapp", ["name", "language", "components"]),
+        "email": ("email", ["subject", "text", "html"]),
+    }
     for kind, (channel, fields) in shapes.items():
         for field in fields:
             for value in WEIRD:
@@ -143,8 +208,10 @@ def test_bad_query_parameters_and_cursors_are_4xx(api: tuple[TestClient, Contain
     for path, params in queries.items():
         for param in params:
             for value in BAD_QUERY_VALUES:
-                _check(client.get(path, params={param: value}, headers=known["headers"]),
-                       f"GET {path}?{param}={value[:20]}")
+                _check(
+                    client.get(path, params={param: value}, headers=known["headers"]),
+                    f"GET {path}?{param}={value[:20]}",
+                )
     for path in ("/api/contacts", "/api/messages", "/api/decisions", "/api/users"):
         reply = client.get(path, params={"cursor": "eyJ4IjoxfQ"}, headers=known["headers"])
         assert reply.status_code == 422, (path, reply.text)
@@ -153,13 +220,27 @@ def test_bad_query_parameters_and_cursors_are_4xx(api: tuple[TestClient, Contain
 
 def test_odd_path_parameters_are_404_or_422(api: tuple[TestClient, Container, dict[str, Any]]) -> None:
     client, _, known = api
-    odd = ["x", "ct_" + "0" * 32, "..", "a" * 3000, "☃", "idem#x", "phone#+447812345678", "msg_" + "0" * 32,
-           "%00", "tier#opens"]
+    odd = [
+        "x",
+        "ct_" + "0" * 32,
+        "..",
+        "a" * 3000,
+        "☃",
+        "idem#x",
+        "phone#+447812345678",
+        "msg_" + "0" * 32,
+        "%00",
+        "tier#opens",
+    ]
     for template in ("/api/contacts/{}", "/api/messages/{}", "/api/users/{}"):
         for value in odd:
             for method in ("GET", "PATCH", "DELETE"):
-                reply = client.request(method, template.format(value), headers=known["headers"],
-                                       json={} if method == "PATCH" else None)
+                reply = client.request(
+                    method,
+                    template.format(value),
+                    headers=known["headers"],
+                    json={} if method == "PATCH" else None,
+                )
                 _check(reply, f"{method} {template.format(value)[:60]}")
                 assert reply.status_code in (404, 405, 422), (method, value, reply.status_code)
 
@@ -169,13 +250,16 @@ def test_deeply_nested_or_oversized_json_is_refused_cleanly(
 ) -> None:
     client, _, known = api
     deep = b'{"contactId":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
-    reply = client.post("/api/messages", content=deep,
-                        headers={**known["headers"], "content-type": "application/json"})
+    reply = client.post(
+        "/api/messages", content=deep, headers={**known["headers"], "content-type": "application/json"}
+    )
     assert reply.status_code == 422 and reply.json()["error"]["message"] == "the message is not valid JSON"
-    huge = json.dumps({"contactId": known["contactId"], "channel": "whatsapp",
-                       "text": {"body": "x" * (2 * 1024 * 1024)}})
-    reply = client.post("/api/messages", content=huge,
-                        headers={**known["headers"], "content-type": "application/json"})
+    huge = json.dumps(
+        {"contactId": known["contactId"], "channel": "whatsapp", "text": {"body": "x" * (2 * 1024 * 1024)}}
+    )
+    reply = client.post(
+        "/api/messages", content=huge, headers={**known["headers"], "content-type": "application/json"}
+    )
     assert reply.status_code == 413, reply.text
     assert reply.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
@@ -185,12 +269,21 @@ def test_multipart_mistakes_are_explained(api: tuple[TestClient, Container, dict
     headers = known["headers"]
     cases: list[tuple[str, dict[str, Any]]] = [
         ("no message part", {"files": {"file": ("a.jpg", b"\xff\xd8\xff", "image/jpeg")}}),
-        ("message not JSON", {"files": {"file": ("a.jpg", b"\xff\xd8\xff", "image/jpeg")},
-                              "data": {"message": "not json"}}),
-        ("garbage", {"content": b"--xx\r\ngarbage",
-                     "headers": {**headers, "content-type": "multipart/form-data; boundary=xx"}}),
-        ("no boundary", {"content": b"garbage",
-                         "headers": {**headers, "content-type": "multipart/form-data"}}),
+        (
+            "message not JSON",
+            {"files": {"file": ("a.jpg", b"\xff\xd8\xff", "image/jpeg")}, "data": {"message": "not json"}},
+        ),
+        (
+            "garbage",
+            {
+                "content": b"--xx\r\ngarbage",
+                "headers": {**headers, "content-type": "multipart/form-data; boundary=xx"},
+            },
+        ),
+        (
+            "no boundary",
+            {"content": b"garbage", "headers": {**headers, "content-type": "multipart/form-data"}},
+        ),
     ]
     for what, kwargs in cases:
         kwargs.setdefault("headers", headers)
@@ -201,8 +294,11 @@ def test_multipart_mistakes_are_explained(api: tuple[TestClient, Container, dict
 
 def test_an_idempotency_key_out_of_bounds_is_422(api: tuple[TestClient, Container, dict[str, Any]]) -> None:
     client, _, known = api
-    body = {"contactId": known["contactId"], "channel": "whatsapp",
-            "template": {"name": "order_shipped", "language": "en_GB"}}
+    body = {
+        "contactId": known["contactId"],
+        "channel": "whatsapp",
+        "template": {"name": "order_shipped", "language": "en_GB"},
+    }
     for key in ("", "k" * 256):
         reply = client.post("/api/messages", json=body, headers={**known["headers"], "Idempotency-Key": key})
         assert reply.status_code == 422, (key[:10], reply.text)

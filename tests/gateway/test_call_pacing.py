@@ -146,7 +146,10 @@ def test_without_call_pacing_a_slow_write_would_squeeze_one_more_call_into_a_sec
 def test_whatsapp_calls_are_paced_per_number_and_in_total() -> None:
     gateway, drivers = _gateway([0.02] * 5 + [0.0] * 200)
     for _ in range(100):
-        outcome = gateway.send(OutboundRequest(contact_id="ct_1", channel="whatsapp",
-                                               content=TextContent("hi"), phone_number_id=PN1))
+        outcome = gateway.send(
+            OutboundRequest(
+                contact_id="ct_1", channel="whatsapp", content=TextContent("hi"), phone_number_id=PN1
+            )
+        )
         assert outcome.status == "sent"
     assert _max_in_sliding_second(drivers["whatsapp"].called_at) <= 80

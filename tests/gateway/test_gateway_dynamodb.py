@@ -27,8 +27,9 @@ from .fakes import PARAMS, RuleEngine, StoreCheckingDriver, builders, contact_it
 @pytest.fixture
 def dynamo(clock: FakeClock) -> Iterator[DynamoTables]:
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="testing",
-                              aws_secret_access_key="testing")
+        client = boto3.client(
+            "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
         create_dynamodb_tables(client, "test-")
         yield DynamoTables(client, "test-", clock)
 
@@ -69,19 +70,29 @@ def test_a_send_and_its_idempotent_repeat_in_dynamodb(dynamo: DynamoTables, cloc
     dynamo["Contacts"].put(contact_item("ct_1", now=now, last_inbound=now - 60))
     drivers: dict[str, Any] = {ch: StoreCheckingDriver(ch, dynamo, b) for ch, b in builders().items()}
     gateway = Gateway(
-        tables=dynamo, clock=clock,
+        tables=dynamo,
+        clock=clock,
         settings=Settings(SEND_MODE=SendMode.LIVE, ENVIRONMENT=Environment.production),
-        engine=RuleEngine(), limits=RateLimits.from_params(PARAMS),
+        engine=RuleEngine(),
+        limits=RateLimits.from_params(PARAMS),
         limiter=RateLimiter(dynamo["RateLimitTrackers"], clock),
         tier=TierTracker(dynamo, clock, LocalAlerts(metrics), metrics, default_limit=250),
-        drivers=drivers, metrics=metrics,
+        drivers=drivers,
+        metrics=metrics,
     )
-    first = gateway.send(OutboundRequest(contact_id="ct_1", channel="whatsapp", content=TextContent("hi"),
-                                         actor="u_1", idempotency_key="k"))
-    again = gateway.send(OutboundRequest(contact_id="ct_1", channel="whatsapp", content=TextContent("hi"),
-                                         actor="u_1", idempotency_key="k"))
-    template = gateway.send(OutboundRequest(contact_id="ct_1", channel="whatsapp",
-                                            content=TemplateContent("t", "en")))
+    first = gateway.send(
+        OutboundRequest(
+            contact_id="ct_1", channel="whatsapp", content=TextContent("hi"), actor="u_1", idempotency_key="k"
+        )
+    )
+    again = gateway.send(
+        OutboundRequest(
+            contact_id="ct_1", channel="whatsapp", content=TextContent("hi"), actor="u_1", idempotency_key="k"
+        )
+    )
+    template = gateway.send(
+        OutboundRequest(contact_id="ct_1", channel="whatsapp", content=TemplateContent("t", "en"))
+    )
     assert (first.status, again.replayed, template.status) == ("sent", True, "sent")
     assert len(drivers["whatsapp"].calls) == 2 and drivers["whatsapp"].violations == []
     stored = dynamo["Messages"].query(first.message["whatsappMessageId"], index="byWhatsappMessageId").items

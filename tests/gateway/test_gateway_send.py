@@ -591,14 +591,20 @@ def test_a_denial_is_audited_when_an_audit_log_is_wired(
         OutboundRequest(contact_id="ct_1", channel="sms", content=TextContent("x"), actor="u_op")
     )
     [record] = tables["AuditLogs"].scan().items
-    assert (record["userId"], record["action"], record["resourceId"]) == ("u_op", "message.rejected",
-                                                                          outcome.message_id)
+    assert (record["userId"], record["action"], record["resourceId"]) == (
+        "u_op",
+        "message.rejected",
+        outcome.message_id,
+    )
     assert record["details"]["reasons"] == ["OPT_IN_REQUIRED"]
 
 
 def test_bookkeeping_after_a_successful_send_never_fails_the_send(
-    make_gateway: Callable[..., Gateway], tables: MemoryTables, tier: TierTracker,
-    drivers: dict[str, StoreCheckingDriver], metrics: Metrics,
+    make_gateway: Callable[..., Gateway],
+    tables: MemoryTables,
+    tier: TierTracker,
+    drivers: dict[str, StoreCheckingDriver],
+    metrics: Metrics,
 ) -> None:
     def broken_callback(_wamid: str) -> None:
         raise RuntimeError("inbound store unavailable")

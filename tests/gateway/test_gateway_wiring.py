@@ -32,15 +32,25 @@ def test_embedded_dry_run_wiring_end_to_end(tmp_path: Path) -> None:
         alerts = LocalAlerts(metrics)
         outbox = Outbox()
         builders = default_builders(
-            media_bucket=settings.MEDIA_BUCKET, media_prefix=settings.MEDIA_OUTBOUND_PREFIX,
-            sms_pool_id=settings.SMS_POOL_ID, from_address=settings.SES_SENDER_EMAIL,
+            media_bucket=settings.MEDIA_BUCKET,
+            media_prefix=settings.MEDIA_OUTBOUND_PREFIX,
+            sms_pool_id=settings.SMS_POOL_ID,
+            from_address=settings.SES_SENDER_EMAIL,
             from_name=settings.SES_SENDER_NAME,
         )
         drivers = build_drivers("DRY_RUN", builders=builders, sink=outbox.append)
         wamids: list[str] = []
         gateway = gateway_from_bundle(
-            tables=tables, clock=clock, settings=settings, engine=PolicyEngine(bundle), params=bundle.params,
-            drivers=drivers, metrics=metrics, alerts=alerts, outbox=outbox, audit=AuditLog(tables, clock),
+            tables=tables,
+            clock=clock,
+            settings=settings,
+            engine=PolicyEngine(bundle),
+            params=bundle.params,
+            drivers=drivers,
+            metrics=metrics,
+            alerts=alerts,
+            outbox=outbox,
+            audit=AuditLog(tables, clock),
             on_whatsapp_message_id=wamids.append,
         )
         now = clock.now()
@@ -51,8 +61,11 @@ def test_embedded_dry_run_wiring_end_to_end(tmp_path: Path) -> None:
         refused = gateway.send(
             OutboundRequest(contact_id="ct_2", channel="whatsapp", content=TextContent("Hi"))
         )
-        opened = gateway.send(OutboundRequest(contact_id="ct_2", channel="whatsapp",
-                                              content=TemplateContent("order_update", "en_GB")))
+        opened = gateway.send(
+            OutboundRequest(
+                contact_id="ct_2", channel="whatsapp", content=TemplateContent("order_update", "en_GB")
+            )
+        )
 
         assert (sent.status, refused.reasons, opened.status) == ("sent", ["TEMPLATE_REQUIRED"], "sent")
         assert sent.message["decision"]["bundle"]["digest"] == bundle.digest
@@ -76,24 +89,46 @@ def test_a_sent_message_keeps_the_consent_it_relied_on(tmp_path: Path) -> None:
         bundle = load_bundle(POLICIES)
         metrics, outbox = Metrics(), Outbox()
         gateway = gateway_from_bundle(
-            tables=tables, clock=clock, settings=Settings(), engine=PolicyEngine(bundle),
-            params=bundle.params, drivers=build_drivers("DRY_RUN", builders=default_builders(),
-                                                        sink=outbox.append),
-            metrics=metrics, alerts=LocalAlerts(metrics), outbox=outbox,
+            tables=tables,
+            clock=clock,
+            settings=Settings(),
+            engine=PolicyEngine(bundle),
+            params=bundle.params,
+            drivers=build_drivers("DRY_RUN", builders=default_builders(), sink=outbox.append),
+            metrics=metrics,
+            alerts=LocalAlerts(metrics),
+            outbox=outbox,
         )
         contacts = ContactService(tables, clock, AuditLog(tables, clock))
-        contact = contacts.create({"phone": "+447812345678", "optInSms": True,
-                                   "consentEvidence": "web form 2025-11-20"}, actor="usr_op", source="ui")
+        contact = contacts.create(
+            {"phone": "+447812345678", "optInSms": True, "consentEvidence": "web form 2025-11-20"},
+            actor="usr_op",
+            source="ui",
+        )
         clock.advance(60)
         contacts.set_opt_in(contact["contactId"], "sms", False, actor="usr_op", source="api")
-        contacts.set_opt_in(contact["contactId"], "sms", True, actor="usr_lead", source="import",
-                            evidence={"note": "signed form 7"})
-        sent = gateway.send(OutboundRequest(contact_id=contact["contactId"], channel="sms",
-                                            content=TextContent("Your code is 1234")))
+        contacts.set_opt_in(
+            contact["contactId"],
+            "sms",
+            True,
+            actor="usr_lead",
+            source="import",
+            evidence={"note": "signed form 7"},
+        )
+        sent = gateway.send(
+            OutboundRequest(
+                contact_id=contact["contactId"], channel="sms", content=TextContent("Your code is 1234")
+            )
+        )
         assert sent.status == "sent"
         assert sent.message["consent"] == {
-            "channel": "sms", "old": False, "new": True, "actor": "usr_lead", "at": clock.now(),
-            "source": "import", "evidence": {"note": "signed form 7"},
+            "channel": "sms",
+            "old": False,
+            "new": True,
+            "actor": "usr_lead",
+            "at": clock.now(),
+            "source": "import",
+            "evidence": {"note": "signed form 7"},
         }
         contacts.delete(contact["contactId"], actor="usr_op")
         stored = MessageQueryService(tables).get(sent.message_id)

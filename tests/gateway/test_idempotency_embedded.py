@@ -34,8 +34,13 @@ def servers(tmp_path: Path) -> Iterator[list[Container]]:
 
 
 def _request(contact_id: str, template: str) -> OutboundRequest:
-    return OutboundRequest(contact_id=contact_id, channel="whatsapp", actor="usr_op",
-                           content=TemplateContent(template, "en_GB"), idempotency_key="order-42")
+    return OutboundRequest(
+        contact_id=contact_id,
+        channel="whatsapp",
+        actor="usr_op",
+        content=TemplateContent(template, "en_GB"),
+        idempotency_key="order-42",
+    )
 
 
 def _race(servers: list[Container], requests: list[OutboundRequest]) -> list[Any]:
@@ -59,8 +64,10 @@ def _race(servers: list[Container], requests: list[OutboundRequest]) -> list[Any
 
 
 def _sent(servers: list[Container]) -> float:
-    return sum(s.metrics.counter("messages_sent_total", {"channel": "whatsapp", "category": "template"})
-               for s in servers)
+    return sum(
+        s.metrics.counter("messages_sent_total", {"channel": "whatsapp", "category": "template"})
+        for s in servers
+    )
 
 
 def test_racing_repeats_across_processes_send_once(servers: list[Container]) -> None:
@@ -77,8 +84,10 @@ def test_racing_repeats_across_processes_send_once(servers: list[Container]) -> 
 
 def test_a_different_body_racing_the_same_key_is_refused(servers: list[Container]) -> None:
     contact = servers[0].contacts.create({"phone": "+447812345678", "optInWhatsApp": True}, actor="usr_op")
-    requests = [_request(contact["contactId"], "order_shipped" if i % 2 else "order_cancelled")
-                for i in range(RACERS_PER_PROCESS * len(servers))]
+    requests = [
+        _request(contact["contactId"], "order_shipped" if i % 2 else "order_cancelled")
+        for i in range(RACERS_PER_PROCESS * len(servers))
+    ]
     results = _race(servers, requests)
     refused = [r for r in results if isinstance(r, InvalidInput)]
     accepted = [r for r in results if not isinstance(r, InvalidInput)]
@@ -87,6 +96,9 @@ def test_a_different_body_racing_the_same_key_is_refused(servers: list[Container
     assert len({o.message_id for o in accepted}) == 1
     winner = accepted[0].message["content"]["name"]
     # Every accepted racer asked for the winner's body; every refused one for the other body.
-    assert all(requests[i].content.name == winner  # type: ignore[union-attr]
-               for i, r in enumerate(results) if not isinstance(r, InvalidInput))
+    assert all(
+        requests[i].content.name == winner  # type: ignore[union-attr]
+        for i, r in enumerate(results)
+        if not isinstance(r, InvalidInput)
+    )
     assert _sent(servers) == 1

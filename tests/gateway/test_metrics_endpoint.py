@@ -20,8 +20,9 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    container = build_embedded(load_settings("embedded", {}, WECARE_DATA_DIR=tmp_path / "data"),
-                               clock=FakeClock())
+    container = build_embedded(
+        load_settings("embedded", {}, WECARE_DATA_DIR=tmp_path / "data"), clock=FakeClock()
+    )
     # From loopback: without METRICS_TOKEN the embedded default serves /metrics to this machine only.
     client = TestClient(create_app(container), raise_server_exceptions=False, client=("127.0.0.1", 50000))
     container.users.create("op@example.com", "Operator", actor="test", password=PASSWORD)
@@ -41,10 +42,18 @@ def _value(text: str, series: str) -> float:
 def test_sent_failed_rejected_and_latency_per_channel(client: TestClient) -> None:
     token = client.post("/api/auth/login", json={"email": "op@example.com", "password": PASSWORD})
     headers = {"Authorization": f"Bearer {token.json()['accessToken']}"}
-    contact = client.post("/api/contacts", headers=headers, json={
-        "name": "Ada", "phone": "+447812345678", "email": "ada@example.com",
-        "optInWhatsApp": True, "optInSms": True, "optInEmail": True,
-    }).json()
+    contact = client.post(
+        "/api/contacts",
+        headers=headers,
+        json={
+            "name": "Ada",
+            "phone": "+447812345678",
+            "email": "ada@example.com",
+            "optInWhatsApp": True,
+            "optInSms": True,
+            "optInEmail": True,
+        },
+    ).json()
     sends = [
         ({"channel": "whatsapp", "template": {"name": "order_shipped", "language": "en_GB"}}, 201),
         ({"channel": "whatsapp", "text": {"body": "hello"}}, 422),  # outside the window
@@ -54,8 +63,9 @@ def test_sent_failed_rejected_and_latency_per_channel(client: TestClient) -> Non
         ({"channel": "email", "email": {"subject": "Hi", "text": "Welcome"}}, 201),
     ]
     for body, status in sends:
-        reply = client.post("/api/messages", headers=headers,
-                            json={"contactId": contact["contactId"], **body})
+        reply = client.post(
+            "/api/messages", headers=headers, json={"contactId": contact["contactId"], **body}
+        )
         assert reply.status_code == status, reply.text
 
     text = client.get("/metrics").text  # no token needed from loopback in the embedded default

@@ -45,8 +45,9 @@ def test_the_rolling_period_comes_from_the_bundle() -> None:
     tables = MemoryTables(clock)
     metrics = Metrics()
     # A reviewed bundle that counts over 12 hours: a recipient is counted again after 12 h, not 24 h.
-    tier = TierTracker(tables, clock, LocalAlerts(metrics), metrics, default_limit=250,
-                       window_seconds=DAY // 2)
+    tier = TierTracker(
+        tables, clock, LocalAlerts(metrics), metrics, default_limit=250, window_seconds=DAY // 2
+    )
     assert tier.record_opening("ct_a") is True
     clock.advance(DAY // 2 - 1)
     assert tier.record_opening("ct_a") is False and tier.used24h() == 1

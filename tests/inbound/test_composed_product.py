@@ -70,8 +70,9 @@ def product(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Product
     monkeypatch.setenv("SNS_TOPIC_ARN", TOPIC)  # also read by the commands' own containers
     monkeypatch.setenv("META_VERIFY_TOKEN", VERIFY_TOKEN)
     data_dir = tmp_path / "data"
-    settings = load_settings("embedded", {"SNS_TOPIC_ARN": TOPIC, "META_VERIFY_TOKEN": VERIFY_TOKEN},
-                             WECARE_DATA_DIR=data_dir)
+    settings = load_settings(
+        "embedded", {"SNS_TOPIC_ARN": TOPIC, "META_VERIFY_TOKEN": VERIFY_TOKEN}, WECARE_DATA_DIR=data_dir
+    )
     clock = FakeClock(float(int(time.time())))  # the commands run on the system clock
     container = build_embedded(settings, clock=clock)
     try:
@@ -101,17 +102,27 @@ def test_statuses_naming_the_id_the_gateway_recorded_update_its_message(
 ) -> None:
     client, clock = product.client, product.clock
     operator = product.login("op@wecare.digital", "Operator")
-    contact = client.post("/api/contacts", headers=operator,
-                          json={"name": "Amelia Hughes", "phone": CUSTOMER, "optInWhatsApp": True})
+    contact = client.post(
+        "/api/contacts",
+        headers=operator,
+        json={"name": "Amelia Hughes", "phone": CUSTOMER, "optInWhatsApp": True},
+    )
     assert contact.status_code == 201, contact.text
     now = int(clock.now())
     # The customer writes first (SNS HTTPS delivery): the 24-hour window opens.
-    opened = client.post("/webhooks/sns", content=signed_notification(
-        json.dumps(envelope(text_value("wamid.hello", "Hello", ts=now - 60))), "sns-hello"))
+    opened = client.post(
+        "/webhooks/sns",
+        content=signed_notification(
+            json.dumps(envelope(text_value("wamid.hello", "Hello", ts=now - 60))), "sns-hello"
+        ),
+    )
     assert opened.status_code == 200 and opened.json()["messages"] == 1, opened.text
 
-    text = {"contactId": contact.json()["contactId"], "channel": "whatsapp",
-            "text": {"body": "Your order shipped"}}
+    text = {
+        "contactId": contact.json()["contactId"],
+        "channel": "whatsapp",
+        "text": {"body": "Your order shipped"},
+    }
     sent = client.post("/api/messages", headers=operator, json=text)
     assert sent.status_code == 201, sent.text
     message_id = sent.json()["message"]["messageId"]
@@ -124,8 +135,12 @@ def test_statuses_naming_the_id_the_gateway_recorded_update_its_message(
     result = product.container.inbound.handle_sns_event(status_event(aws_id, wamid, "delivered", now + 5))
     assert (result.statuses, result.pendingStatuses, result.deadLettered) == (1, 0, 0)
     # The SNS HTTPS path, with a read.
-    read = client.post("/webhooks/sns", content=signed_notification(
-        json.dumps(envelope(status_value(wamid, "read", now + 9), aws_message_id=aws_id)), "sns-read"))
+    read = client.post(
+        "/webhooks/sns",
+        content=signed_notification(
+            json.dumps(envelope(status_value(wamid, "read", now + 9), aws_message_id=aws_id)), "sns-read"
+        ),
+    )
     assert read.status_code == 200 and read.json()["statuses"] == 1, read.text
     # `wecare inbound ingest` (another container on the same files) replays a late 'delivered': no change.
     late = tmp_path / "late.json"
@@ -144,14 +159,24 @@ def test_statuses_naming_the_id_the_gateway_recorded_update_its_message(
 def test_a_failure_status_keeps_metas_errors_on_the_sent_message(product: Product) -> None:
     client = product.client
     operator = product.login("op@wecare.digital", "Operator")
-    contact = client.post("/api/contacts", headers=operator,
-                          json={"name": "Amelia Hughes", "phone": CUSTOMER, "optInWhatsApp": True}).json()
+    contact = client.post(
+        "/api/contacts",
+        headers=operator,
+        json={"name": "Amelia Hughes", "phone": CUSTOMER, "optInWhatsApp": True},
+    ).json()
     now = int(product.clock.now())
-    product.container.inbound.handle_sns_event(sns_event(json.dumps(
-        envelope(text_value("wamid.hello", "Hello", ts=now - 60)))))
-    sent = client.post("/api/messages", headers=operator, json={
-        "contactId": contact["contactId"], "channel": "whatsapp", "text": {"body": "Your order shipped"},
-    }).json()["message"]
+    product.container.inbound.handle_sns_event(
+        sns_event(json.dumps(envelope(text_value("wamid.hello", "Hello", ts=now - 60))))
+    )
+    sent = client.post(
+        "/api/messages",
+        headers=operator,
+        json={
+            "contactId": contact["contactId"],
+            "channel": "whatsapp",
+            "text": {"body": "Your order shipped"},
+        },
+    ).json()["message"]
     aws_id = client.get(f"/api/messages/{sent['messageId']}", headers=operator).json()["whatsappMessageId"]
     failure = load("eum-status-failed-131047.eum.json")  # Meta's failure, as captured
     failure["messageId"] = aws_id  # ... about the message this gateway just sent
@@ -180,8 +205,13 @@ def test_bad_signatures_are_403_and_store_nothing(product: Product) -> None:
         headers = {SIGNATURE_HEADER: header} if header else {}
         reply = client.post("/webhooks/meta", content=body, headers=headers)
         assert reply.status_code == 403 and reply.json()["error"]["code"] == "SIGNATURE_INVALID"
-    assert client.get("/webhooks/meta", params={
-        "hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "42"}).status_code == 403
+    assert (
+        client.get(
+            "/webhooks/meta",
+            params={"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "42"},
+        ).status_code
+        == 403
+    )
     assert product.inbound() == [] and product.dead_letters() == []
     assert product.container.tables["Contacts"].scan().items == []
     assert product.container.queues["inbound-dlq"].approximate_count() == 0
@@ -192,12 +222,16 @@ def test_unreadable_events_are_dead_lettered_with_a_clear_error_never_a_500(
 ) -> None:
     client = product.client
     # SNS HTTPS, signed, but the message inside is not JSON / has no entry / has an entry that is not JSON.
-    for n, (message, words) in enumerate([
-        ("{this is not json", "EUM envelope (SNS Message) is not valid JSON"),
-        (json.dumps({"context": {}, "aws_account_id": "809904170947"}), "no 'whatsAppWebhookEntry'"),
-        (json.dumps({"context": {}, "whatsAppWebhookEntry": '{"id": '}),
-         "whatsAppWebhookEntry is not valid JSON"),
-    ]):
+    for n, (message, words) in enumerate(
+        [
+            ("{this is not json", "EUM envelope (SNS Message) is not valid JSON"),
+            (json.dumps({"context": {}, "aws_account_id": "809904170947"}), "no 'whatsAppWebhookEntry'"),
+            (
+                json.dumps({"context": {}, "whatsAppWebhookEntry": '{"id": '}),
+                "whatsAppWebhookEntry is not valid JSON",
+            ),
+        ]
+    ):
         reply = client.post("/webhooks/sns", content=signed_notification(message, f"sns-bad-{n}"))
         assert reply.status_code == 200, reply.text  # answered, so SNS does not retry it in a loop
         assert reply.json()["deadLettered"] == 1 and words in reply.json()["errors"][0]
@@ -253,7 +287,8 @@ def test_dead_letters_listed_and_replayed_through_the_api_and_the_commands(
     assert product.wecare("dlq", "list", "--queue", "inbound-dlq", "--format", "json") == 0
     from_cli = json.loads(capsys.readouterr().out)
     assert sorted(i["dlqMessageId"] for i in from_cli["items"]) == sorted(
-        i["dlqMessageId"] for i in listed.json()["items"])
+        i["dlqMessageId"] for i in listed.json()["items"]
+    )
     assert client.post("/api/dlq/replay", headers=viewer, json={"queue": "inbound-dlq"}).status_code == 403
 
     # The fault is fixed; an Operator replays: the message is stored once, the unreadable one retried.

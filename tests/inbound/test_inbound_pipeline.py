@@ -414,9 +414,12 @@ def test_a_bad_item_in_a_captured_file_never_holds_the_good_ones_back(
 def test_changes_skipped_on_purpose_are_counted_and_logged(
     service: InboundService, caplog: pytest.LogCaptureFixture
 ) -> None:
-    entry = {"id": "104870012345678", "changes": [
-        {"field": "message_template_status_update", "value": {"event": "APPROVED"}},
-    ]}
+    entry = {
+        "id": "104870012345678",
+        "changes": [
+            {"field": "message_template_status_update", "value": {"event": "APPROVED"}},
+        ],
+    }
     env = {"context": {}, "whatsAppWebhookEntry": json.dumps(entry)}
     with caplog.at_level("INFO", logger="wecare.inbound"):
         result = service.ingest_document(env)
@@ -434,12 +437,15 @@ def test_keywords_come_from_the_bundle_params(
     )
     assert config.stop == frozenset({"abmelden", "stop"}) and config.start_opts_in is True
     service = make_service(keywords=config)
-    contact = contacts.create({"name": "Jonas", "phone": "+4915112345678", "optInWhatsApp": True},
-                              actor="op", source="ui")
+    contact = contacts.create(
+        {"name": "Jonas", "phone": "+4915112345678", "optInWhatsApp": True}, actor="op", source="ui"
+    )
     service.handle_sns_event(text_event("wamid.de", " abmelden! ", wa_id="4915112345678"))
     assert contacts.get(contact["contactId"])["optInWhatsApp"] is False
     bad_params: list[dict[str, Any]] = [
-        {"inbound": []}, {"inbound": {"stopKeywords": "stop"}}, {"inbound": {"startOptsIn": "yes"}},
+        {"inbound": []},
+        {"inbound": {"stopKeywords": "stop"}},
+        {"inbound": {"startOptsIn": "yes"}},
         {"inbound": {"startKeywords": [""]}},
     ]
     for bad in bad_params:

@@ -27,8 +27,15 @@ def product(tmp_path: Path) -> Iterator[Container]:
 
 
 def _letter(contact_id: str, message_id: str, body: str = "Your code is 1234") -> str:
-    return json.dumps({"messageId": message_id, "actor": "usr_1", "contactId": contact_id,
-                       "channel": "sms", "text": {"body": body}})
+    return json.dumps(
+        {
+            "messageId": message_id,
+            "actor": "usr_1",
+            "contactId": contact_id,
+            "channel": "sms",
+            "text": {"body": body},
+        }
+    )
 
 
 def test_a_dead_lettered_send_is_replayed_once_through_the_gateway(product: Container) -> None:
@@ -39,8 +46,9 @@ def test_a_dead_lettered_send_is_replayed_once_through_the_gateway(product: Cont
     message = product.messages.get("msg_dl1")
     assert message["status"] == "sent" and message["decision"]["allowed"] is True
     # The same letter again (a duplicate delivery): the record stands, nothing is sent twice.
-    product.dlq.dead_letter("outbound-dlq", _letter(contact["contactId"], "msg_dl1"), "again",
-                            original_message_id="dup")
+    product.dlq.dead_letter(
+        "outbound-dlq", _letter(contact["contactId"], "msg_dl1"), "again", original_message_id="dup"
+    )
     again = product.dlq.replay("outbound-dlq", 10, actor="usr_ops")
     assert again.replayed == 1
     assert product.metrics.counter("messages_sent_total", {"channel": "sms", "category": "service"}) == 1
@@ -68,6 +76,13 @@ def test_documents_are_validated() -> None:
         request_from_document({"actor": "a", "contactId": "c", "channel": "sms", "text": {"body": "x"}})
     with pytest.raises(InvalidInput, match="exactly one"):
         request_from_document({"messageId": "m", "actor": "a", "contactId": "c", "channel": "sms"})
-    request = request_from_document({"messageId": "m", "actor": "a", "contactId": "c", "channel": "email",
-                                     "email": {"subject": "Hi", "text": "Hello"}})
+    request = request_from_document(
+        {
+            "messageId": "m",
+            "actor": "a",
+            "contactId": "c",
+            "channel": "email",
+            "email": {"subject": "Hi", "text": "Hello"},
+        }
+    )
     assert request.message_id == "m" and request.kind == "email"

@@ -40,18 +40,24 @@ def recorded(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     ids: dict[str, str] = {}
     try:
         contacts = container.contacts
-        talking = contacts.create({"name": "Ada Window", "phone": "+447812345601", "optInWhatsApp": True},
-                                  actor="usr_op")
+        talking = contacts.create(
+            {"name": "Ada Window", "phone": "+447812345601", "optInWhatsApp": True}, actor="usr_op"
+        )
         contacts.record_inbound(talking["contactId"], NOW - 600)  # window open
-        silent = contacts.create({"name": "Bo Silent", "phone": "+447812345602", "optInWhatsApp": True},
-                                 actor="usr_op")
+        silent = contacts.create(
+            {"name": "Bo Silent", "phone": "+447812345602", "optInWhatsApp": True}, actor="usr_op"
+        )
         contacts.record_inbound(silent["contactId"], NOW - 2 * 86400)  # wrote two days ago: window closed
-        texter = contacts.create({"name": "Cy Sms", "phone": "+447812345603", "optInSms": True},
-                                 actor="usr_op")
+        texter = contacts.create(
+            {"name": "Cy Sms", "phone": "+447812345603", "optInSms": True}, actor="usr_op"
+        )
 
         def send(label: str, contact: dict[str, Any], channel: str, content: Any) -> None:
-            outcome = container.gateway.send(OutboundRequest(
-                contact_id=contact["contactId"], channel=channel, content=content, actor="usr_op"))
+            outcome = container.gateway.send(
+                OutboundRequest(
+                    contact_id=contact["contactId"], channel=channel, content=content, actor="usr_op"
+                )
+            )
             ids[label] = outcome.message_id
 
         send("short-reply", talking, "whatsapp", TextContent("Thanks, on its way"))
@@ -63,7 +69,10 @@ def recorded(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     finally:
         container.close()
     assert {label: m["status"] for label, m in messages.items() if m is not None} == {
-        "short-reply": "sent", "long-reply": "sent", "template": "sent", "outside-window": "rejected",
+        "short-reply": "sent",
+        "long-reply": "sent",
+        "template": "sent",
+        "outside-window": "rejected",
         "sms": "sent",
     }
     return data_dir, ids
@@ -77,8 +86,11 @@ def _candidate(tmp_path: Path) -> Path:
     params = target / "params.yaml"
     text = params.read_text()
     assert "textMaxChars: 4096" in text and "  windowSeconds: 86400\nrateLimits" in text
-    params.write_text(text.replace("textMaxChars: 4096", "textMaxChars: 100")
-                      .replace("  windowSeconds: 86400\nrateLimits", "  windowSeconds: 2592000\nrateLimits"))
+    params.write_text(
+        text.replace("textMaxChars: 4096", "textMaxChars: 100").replace(
+            "  windowSeconds: 86400\nrateLimits", "  windowSeconds: 2592000\nrateLimits"
+        )
+    )
     bundle = target / "bundle.yaml"
     bundle.write_text(bundle.read_text().replace("version: 1.0.0", "version: 1.1.0"))
     return target
@@ -91,8 +103,20 @@ def test_replay_reports_the_flips_of_recorded_sends_and_writes_nothing(
     db = data_dir / "wecare.db"
     before = _store_snapshot(db)
 
-    code = main(["policy", "replay", "--candidate", str(_candidate(tmp_path)), "--policies", str(POLICIES),
-                 "--data-dir", str(data_dir), "--format", "json"])
+    code = main(
+        [
+            "policy",
+            "replay",
+            "--candidate",
+            str(_candidate(tmp_path)),
+            "--policies",
+            str(POLICIES),
+            "--data-dir",
+            str(data_dir),
+            "--format",
+            "json",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     report = json.loads(out)
@@ -100,7 +124,8 @@ def test_replay_reports_the_flips_of_recorded_sends_and_writes_nothing(
     assert report["drift"] == 0  # recorded under the same bundle the baseline is
     assert report["flips"] == {"allow→deny": 1, "deny→allow": 1}
     assert report["byReason"] == {
-        "allow→deny": {"CONTENT_TOO_LONG": 1}, "deny→allow": {"TEMPLATE_REQUIRED": 1},
+        "allow→deny": {"CONTENT_TOO_LONG": 1},
+        "deny→allow": {"TEMPLATE_REQUIRED": 1},
     }
     assert report["examples"]["allow→deny"] == {"CONTENT_TOO_LONG": [ids["long-reply"]]}
     assert report["examples"]["deny→allow"] == {"TEMPLATE_REQUIRED": [ids["outside-window"]]}
@@ -108,8 +133,21 @@ def test_replay_reports_the_flips_of_recorded_sends_and_writes_nothing(
     assert report["baseline"]["digest"] != report["candidate"]["digest"]
 
     # Text output names the same flips.
-    assert main(["policy", "replay", "--candidate", str(_candidate(tmp_path / "again")), "--policies",
-                 str(POLICIES), "--data-dir", str(data_dir)]) == 0
+    assert (
+        main(
+            [
+                "policy",
+                "replay",
+                "--candidate",
+                str(_candidate(tmp_path / "again")),
+                "--policies",
+                str(POLICIES),
+                "--data-dir",
+                str(data_dir),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "5 recorded decisions re-evaluated (no side effects)" in text
     assert "flips: 1 allow→deny, 1 deny→allow" in text
@@ -123,8 +161,23 @@ def test_replay_under_the_same_bundle_flips_nothing(
     recorded: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     data_dir, _ = recorded
-    assert main(["policy", "replay", "--candidate", str(POLICIES), "--policies", str(POLICIES),
-                 "--data-dir", str(data_dir), "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "policy",
+                "replay",
+                "--candidate",
+                str(POLICIES),
+                "--policies",
+                str(POLICIES),
+                "--data-dir",
+                str(data_dir),
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["total"] == 5 and report["flips"] == {"allow→deny": 0, "deny→allow": 0}
     assert report["reasonChanges"] == 0 and report["drift"] == 0

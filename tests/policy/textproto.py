@@ -25,7 +25,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None:
-            raise ValueError(f"cannot read text proto at {text[pos:pos + 40]!r}")
+            raise ValueError(f"cannot read text proto at {text[pos : pos + 40]!r}")
         pos = m.end()
         for kind in ("str", "ext", "punct", "word"):
             if m.group(kind) is not None:
@@ -38,8 +38,19 @@ def _unescape(quoted: str) -> bytes:
     body = quoted[1:-1]
     out = bytearray()
     i = 0
-    simple = {"n": b"\n", "t": b"\t", "r": b"\r", "a": b"\a", "b": b"\b", "f": b"\f", "v": b"\v",
-              "\\": b"\\", "'": b"'", '"': b'"', "?": b"?"}
+    simple = {
+        "n": b"\n",
+        "t": b"\t",
+        "r": b"\r",
+        "a": b"\a",
+        "b": b"\b",
+        "f": b"\f",
+        "v": b"\v",
+        "\\": b"\\",
+        "'": b"'",
+        '"': b'"',
+        "?": b"?",
+    }
     while i < len(body):
         ch = body[i]
         if ch != "\\":
@@ -51,16 +62,16 @@ def _unescape(quoted: str) -> bytes:
             out += simple[esc]
             i += 2
         elif esc in "xX":
-            m = re.match(r"[0-9a-fA-F]{1,2}", body[i + 2:])
+            m = re.match(r"[0-9a-fA-F]{1,2}", body[i + 2 :])
             assert m
             out.append(int(m.group(), 16))
             i += 2 + len(m.group())
         elif esc in "uU":
             width = 4 if esc == "u" else 8
-            out += chr(int(body[i + 2:i + 2 + width], 16)).encode("utf-8")
+            out += chr(int(body[i + 2 : i + 2 + width], 16)).encode("utf-8")
             i += 2 + width
         else:
-            m = re.match(r"[0-7]{1,3}", body[i + 1:])
+            m = re.match(r"[0-7]{1,3}", body[i + 1 :])
             if not m:
                 raise ValueError(f"bad escape in {quoted!r}")
             out.append(int(m.group(), 8))

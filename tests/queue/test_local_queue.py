@@ -24,8 +24,11 @@ REPO = Path(__file__).resolve().parents[2]
 def start(code: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-u", "-c", textwrap.dedent(code), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
     )
 
 
@@ -226,8 +229,11 @@ def test_custom_redrive(tmp_path: Path, clock: FakeClock) -> None:
 
 @pytest.mark.parametrize(
     "redrive",
-    [{"bulk-queue": RedrivePolicy("nowhere", 5)}, {"nowhere": RedrivePolicy("bulk-dlq", 5)},
-     {"bulk-queue": RedrivePolicy("bulk-dlq", 0)}],
+    [
+        {"bulk-queue": RedrivePolicy("nowhere", 5)},
+        {"nowhere": RedrivePolicy("bulk-dlq", 5)},
+        {"bulk-queue": RedrivePolicy("bulk-dlq", 0)},
+    ],
 )
 def test_bad_redrive_settings_are_refused(tmp_path: Path, redrive: dict[str, RedrivePolicy]) -> None:
     with pytest.raises(ValueError):

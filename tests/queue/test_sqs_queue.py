@@ -30,8 +30,12 @@ def test_send_request() -> None:
         stub.add_response(
             "send_message",
             {"MessageId": "id-1", "MD5OfMessageBody": "x"},
-            {"QueueUrl": URL, "MessageBody": "body", "DelaySeconds": 5,
-             "MessageAttributes": {"jobId": {"DataType": "String", "StringValue": "j-1"}}},
+            {
+                "QueueUrl": URL,
+                "MessageBody": "body",
+                "DelaySeconds": 5,
+                "MessageAttributes": {"jobId": {"DataType": "String", "StringValue": "j-1"}},
+            },
         )
         assert queue.send("body", attributes={"jobId": "j-1"}, delay_seconds=5) == "id-1"
         stub.assert_no_pending_responses()
@@ -43,14 +47,26 @@ def test_receive_request_and_mapping() -> None:
     with Stubber(c) as stub:
         stub.add_response(
             "receive_message",
-            {"Messages": [{
-                "MessageId": "id-1", "ReceiptHandle": "rh-1", "Body": "b", "MD5OfBody": "x",
-                "Attributes": {"ApproximateReceiveCount": "3", "SentTimestamp": "1764067200123"},
-                "MessageAttributes": {"jobId": {"DataType": "String", "StringValue": "j-1"}},
-            }]},
-            {"QueueUrl": URL, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 20, "VisibilityTimeout": 3,
-             "MessageAttributeNames": ["All"],
-             "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"]},
+            {
+                "Messages": [
+                    {
+                        "MessageId": "id-1",
+                        "ReceiptHandle": "rh-1",
+                        "Body": "b",
+                        "MD5OfBody": "x",
+                        "Attributes": {"ApproximateReceiveCount": "3", "SentTimestamp": "1764067200123"},
+                        "MessageAttributes": {"jobId": {"DataType": "String", "StringValue": "j-1"}},
+                    }
+                ]
+            },
+            {
+                "QueueUrl": URL,
+                "MaxNumberOfMessages": 10,
+                "WaitTimeSeconds": 20,
+                "VisibilityTimeout": 3,
+                "MessageAttributeNames": ["All"],
+                "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
+            },
         )
         [m] = queue.receive(10, visibility_timeout=2.5, wait_seconds=45)  # whole seconds, capped at 20
         stub.assert_no_pending_responses()
@@ -66,9 +82,13 @@ def test_a_partly_failed_batch_resends_only_the_failures() -> None:
     with Stubber(c) as stub:
         stub.add_response(
             "send_message_batch",
-            {"Successful": [{"Id": "0", "MessageId": "a", "MD5OfMessageBody": "x"},
-                            {"Id": "2", "MessageId": "c", "MD5OfMessageBody": "x"}],
-             "Failed": [{"Id": "1", "SenderFault": False, "Code": "InternalError"}]},
+            {
+                "Successful": [
+                    {"Id": "0", "MessageId": "a", "MD5OfMessageBody": "x"},
+                    {"Id": "2", "MessageId": "c", "MD5OfMessageBody": "x"},
+                ],
+                "Failed": [{"Id": "1", "SenderFault": False, "Code": "InternalError"}],
+            },
             {"QueueUrl": URL, "Entries": entries},
         )
         stub.add_response(
@@ -86,8 +106,17 @@ def test_a_batch_entry_sqs_refuses_is_reported_not_retried() -> None:
     with Stubber(c) as stub:
         stub.add_response(
             "send_message_batch",
-            {"Successful": [], "Failed": [{"Id": "0", "SenderFault": True, "Code": "InvalidMessageContents",
-                                           "Message": "bad characters"}]},
+            {
+                "Successful": [],
+                "Failed": [
+                    {
+                        "Id": "0",
+                        "SenderFault": True,
+                        "Code": "InvalidMessageContents",
+                        "Message": "bad characters",
+                    }
+                ],
+            },
             {"QueueUrl": URL, "Entries": ANY},
         )
         with pytest.raises(QueueUnavailable, match="InvalidMessageContents bad characters"):

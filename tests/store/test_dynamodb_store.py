@@ -129,7 +129,10 @@ def test_query_request_shape_and_cursor_round_trip() -> None:
     c = client()
     messages = DynamoTables(c, "prod-", FakeClock(NOW), cursor_key=b"k" * 32)["Messages"]
     item = {
-        "messageId": {"S": "m1"}, "contactId": {"S": "c"}, "timestamp": {"N": "5"}, "status": {"S": "sent"}
+        "messageId": {"S": "m1"},
+        "contactId": {"S": "c"},
+        "timestamp": {"N": "5"},
+        "status": {"S": "sent"},
     }
     item2 = {**item, "messageId": {"S": "m2"}, "timestamp": {"N": "6"}}
     expected = {
@@ -140,27 +143,47 @@ def test_query_request_shape_and_cursor_round_trip() -> None:
         "FilterExpression": "(NOT (attribute_type(#n2, :v2) AND #n2 = :v3)) AND "
         "(attribute_not_exists(#n3) OR NOT attribute_type(#n3, :v4) OR #n3 > :v5)",
         "ExpressionAttributeNames": {
-            "#n0": "contactId", "#n1": "timestamp", "#n2": "status", "#n3": "expiresAt"
+            "#n0": "contactId",
+            "#n1": "timestamp",
+            "#n2": "status",
+            "#n3": "expiresAt",
         },
         "ExpressionAttributeValues": {
-            ":v0": {"S": "c"}, ":v1": {"N": "1"}, ":v2": {"S": "S"}, ":v3": {"S": "failed"},
-            ":v4": {"S": "N"}, ":v5": {"N": str(NOW)},
+            ":v0": {"S": "c"},
+            ":v1": {"N": "1"},
+            ":v2": {"S": "S"},
+            ":v3": {"S": "failed"},
+            ":v4": {"S": "N"},
+            ":v5": {"N": str(NOW)},
         },
     }
     with Stubber(c) as stub:
         last_key = {"messageId": {"S": "m0"}, "contactId": {"S": "c"}, "timestamp": {"N": "9"}}
         stub.add_response("query", {"Items": [], "LastEvaluatedKey": last_key}, expected)
         stub.add_response("query", {"Items": [item, item2]}, {**expected, "ExclusiveStartKey": last_key})
-        page = messages.query("c", index="byContact", sort=SortKey("gt", 1), descending=True,
-                              filter=Attr("status", "ne", "failed"), limit=1)
+        page = messages.query(
+            "c",
+            index="byContact",
+            sort=SortKey("gt", 1),
+            descending=True,
+            filter=Attr("status", "ne", "failed"),
+            limit=1,
+        )
         stub.assert_no_pending_responses()
     assert page.items == [{"messageId": "m1", "contactId": "c", "timestamp": 5, "status": "sent"}]
     assert page.cursor is not None
     with Stubber(c) as stub:
         start = {"messageId": {"S": "m1"}, "contactId": {"S": "c"}, "timestamp": {"N": "5"}}
         stub.add_response("query", {"Items": [item2]}, {**expected, "ExclusiveStartKey": start})
-        rest = messages.query("c", index="byContact", sort=SortKey("gt", 1), descending=True,
-                              filter=Attr("status", "ne", "failed"), limit=1, cursor=page.cursor)
+        rest = messages.query(
+            "c",
+            index="byContact",
+            sort=SortKey("gt", 1),
+            descending=True,
+            filter=Attr("status", "ne", "failed"),
+            limit=1,
+            cursor=page.cursor,
+        )
         stub.assert_no_pending_responses()
     assert [i["messageId"] for i in rest.items] == ["m2"] and rest.cursor is None
 
@@ -170,7 +193,9 @@ def test_conditional_put_request_shape() -> None:
     contacts = DynamoTables(c, "", FakeClock(NOW))["Contacts"]
     with Stubber(c) as stub:
         stub.add_client_error(
-            "put_item", "ConditionalCheckFailedException", "The conditional request failed",
+            "put_item",
+            "ConditionalCheckFailedException",
+            "The conditional request failed",
             expected_params={
                 "TableName": "Contacts",
                 "Item": {"contactId": {"S": "c"}, "n": {"N": "1.5"}},

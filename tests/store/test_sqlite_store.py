@@ -30,7 +30,11 @@ def run_workers(code: str, *args: str, processes: int = 4) -> list[str]:
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(code), str(n), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=REPO,
         )
         for n in range(processes)
     ]
@@ -80,9 +84,16 @@ def test_items_are_json_with_key_and_index_columns(tables: SqliteTables) -> None
 
 @pytest.mark.parametrize(
     ("table", "index"),
-    [("Messages", None), ("Messages", "byContact"), ("Messages", "byStatus"),
-     ("Messages", "byWhatsappMessageId"), ("BulkRecipients", None), ("Users", "byEmail"),
-     ("DLQMessages", "byQueue"), ("Contacts", "search")],
+    [
+        ("Messages", None),
+        ("Messages", "byContact"),
+        ("Messages", "byStatus"),
+        ("Messages", "byWhatsappMessageId"),
+        ("BulkRecipients", None),
+        ("Users", "byEmail"),
+        ("DLQMessages", "byQueue"),
+        ("Contacts", "search"),
+    ],
 )
 def test_queries_are_index_searches_not_scans(tables: SqliteTables, table: str, index: str | None) -> None:
     t = tables[table]
@@ -143,8 +154,10 @@ def test_an_index_added_later_is_backfilled_on_open(tmp_path: Path) -> None:
     )
     raw.executemany(
         'INSERT INTO "Messages" ("messageId", "timestamp", _item) VALUES (?, ?, ?)',
-        [("m1", 3, '{"messageId":"m1","status":"sent","timestamp":3}'),
-         ("m2", 4, '{"messageId":"m2","status":7,"timestamp":4}')],  # a number: not in the S index
+        [
+            ("m1", 3, '{"messageId":"m1","status":"sent","timestamp":3}'),
+            ("m2", 4, '{"messageId":"m2","status":7,"timestamp":4}'),
+        ],  # a number: not in the S index
     )
     raw.commit()
     raw.close()

@@ -54,7 +54,8 @@ def items(draw: st.DrawFn) -> dict[str, Any]:
 updates = st.builds(
     lambda s, a, r: Update(set=s, add=a, remove=r),
     st.dictionaries(
-        st.sampled_from(["status", "contactId", "note"]), st.sampled_from(["sent", "failed", "c1"]),
+        st.sampled_from(["status", "contactId", "note"]),
+        st.sampled_from(["sent", "failed", "c1"]),
         max_size=2,
     ),
     st.dictionaries(st.sampled_from(["n", "hits"]), st.integers(-2, 3), max_size=2),
@@ -70,7 +71,9 @@ sorts = st.one_of(
 puts = st.tuples(st.just("put"), items(), st.one_of(st.none(), st.none(), conditions))
 seed = st.lists(st.tuples(st.just("put"), items(), st.none()), min_size=3, max_size=10)
 operations = st.one_of(
-    puts, puts, puts,
+    puts,
+    puts,
+    puts,
     st.tuples(st.just("update"), st.sampled_from(["m0", "m1", "m2", "m3", "m4"]), updates, conditions),
     st.tuples(st.just("delete"), st.sampled_from(["m0", "m1", "m2", "m3", "m4"]), conditions),
     st.tuples(st.just("advance"), st.integers(1, 2)),
@@ -103,12 +106,24 @@ def apply(table: Table, op: tuple[Any, ...], clock: FakeClock) -> object:
             return None
         if kind == "byContact":
             _, contact, sort, filter, limit, desc = op
-            return all_pages(lambda c: table.query(contact, index="byContact", sort=sort, filter=filter,
-                                                   limit=limit, cursor=c, descending=desc))
+            return all_pages(
+                lambda c: table.query(
+                    contact,
+                    index="byContact",
+                    sort=sort,
+                    filter=filter,
+                    limit=limit,
+                    cursor=c,
+                    descending=desc,
+                )
+            )
         if kind == "byStatus":
             _, status, sort, limit, desc = op
-            return all_pages(lambda c: table.query(status, index="byStatus", sort=sort, limit=limit, cursor=c,
-                                                   descending=desc))
+            return all_pages(
+                lambda c: table.query(
+                    status, index="byStatus", sort=sort, limit=limit, cursor=c, descending=desc
+                )
+            )
         if kind == "scan":
             return all_pages(lambda c: table.scan(filter=op[1], limit=op[2], cursor=c))
         return table.get({"messageId": op[1]})
@@ -123,11 +138,17 @@ def observe(table: Table) -> object:
     return (
         [table.get({"messageId": m}) for m in ("m0", "m1", "m2", "m3", "m4")],
         all_pages(lambda c: table.scan(limit=2, cursor=c)),
-        [all_pages(lambda c, p=p, d=d: table.query(p, index="byContact", limit=2, cursor=c, descending=d))
-         for p in ("c0", "c1") for d in (False, True)],
+        [
+            all_pages(lambda c, p=p, d=d: table.query(p, index="byContact", limit=2, cursor=c, descending=d))
+            for p in ("c0", "c1")
+            for d in (False, True)
+        ],
         all_pages(lambda c: table.query("c0", index="byContact", sort=SortKey("lt", 2), limit=2, cursor=c)),
-        all_pages(lambda c: table.query("sent", index="byStatus", sort=SortKey("ge", 1), limit=2, cursor=c,
-                                        descending=True)),
+        all_pages(
+            lambda c: table.query(
+                "sent", index="byStatus", sort=SortKey("ge", 1), limit=2, cursor=c, descending=True
+            )
+        ),
     )
 
 

@@ -24,8 +24,15 @@ def msg(mid: str, contact: str = "c-1", ts: int = 1, **extra: object) -> Item:
 def test_put_then_get_returns_an_equal_item(store: Store) -> None:
     contacts = store.tables["Contacts"]
     item = {
-        "contactId": "c-1", "name": "Ana Ñúñez 🙂", "optInWhatsApp": True, "optInSms": False,
-        "score": 0.1, "count": 7, "nothing": None, "tags": ["a", "b"], "nested": {"x": [1, 2.5, {"y": "z"}]},
+        "contactId": "c-1",
+        "name": "Ana Ñúñez 🙂",
+        "optInWhatsApp": True,
+        "optInSms": False,
+        "score": 0.1,
+        "count": 7,
+        "nothing": None,
+        "tags": ["a", "b"],
+        "nested": {"x": [1, 2.5, {"y": "z"}]},
     }
     contacts.put(item)
     assert contacts.get({"contactId": "c-1"}) == item
@@ -121,8 +128,9 @@ def test_conditions_on_an_absent_item_see_no_attributes(store: Store) -> None:
 def test_update_sets_adds_and_removes_and_returns_the_new_item(store: Store) -> None:
     jobs = store.tables["BulkJobs"]
     jobs.put({"jobId": "j-1", "status": "pending", "sent": 1, "note": "x", "createdAt": 10})
-    after = jobs.update({"jobId": "j-1"}, Update(set={"status": "running"}, add={"sent": 2, "failed": 1},
-                                                  remove=["note"]))
+    after = jobs.update(
+        {"jobId": "j-1"}, Update(set={"status": "running"}, add={"sent": 2, "failed": 1}, remove=["note"])
+    )
     expected = {"jobId": "j-1", "status": "running", "sent": 3, "failed": 1, "createdAt": 10}
     assert after == expected
     assert jobs.get({"jobId": "j-1"}) == expected
@@ -147,8 +155,11 @@ def test_conditional_update_that_fails_changes_nothing(store: Store) -> None:
     jobs = store.tables["BulkJobs"]
     jobs.put({"jobId": "j-1", "status": "paused", "sent": 0})
     with pytest.raises(ConditionFailed):
-        jobs.update({"jobId": "j-1"}, Update(set={"status": "running"}, add={"sent": 1}),
-                    condition=eq("status", "pending"))
+        jobs.update(
+            {"jobId": "j-1"},
+            Update(set={"status": "running"}, add={"sent": 1}),
+            condition=eq("status", "pending"),
+        )
     assert jobs.get({"jobId": "j-1"}) == {"jobId": "j-1", "status": "paused", "sent": 0}
 
 
@@ -458,8 +469,11 @@ def test_expired_items_are_invisible_to_every_read(store: Store) -> None:
 
     def visible() -> dict[str, set[str]]:
         return {
-            "get": {m for m in ("m-live", "m-soon", "m-past", "m-none", "m-text")
-                    if messages.get({"messageId": m}) is not None},
+            "get": {
+                m
+                for m in ("m-live", "m-soon", "m-past", "m-none", "m-text")
+                if messages.get({"messageId": m}) is not None
+            },
             "query": {i["messageId"] for i in messages.query("c-1", index="byContact").items},
             "status": {i["messageId"] for i in messages.query("sent", index="byStatus").items},
             "scan": {i["messageId"] for i in messages.scan().items},
@@ -567,8 +581,11 @@ def test_compare_and_set_updates_serialise(store: Store) -> None:
             current = config.get({"configKey": "v"})
             assert current is not None
             try:
-                config.update({"configKey": "v"}, Update(set={"version": current["version"] + 1}),
-                              condition=eq("version", current["version"]))
+                config.update(
+                    {"configKey": "v"},
+                    Update(set={"version": current["version"] + 1}),
+                    condition=eq("version", current["version"]),
+                )
                 done += 1
             except ConditionFailed:
                 continue

@@ -43,9 +43,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env.pop("WECARE_DATA_DIR", None)
     with out_path.open("wb") as out, err_path.open("wb") as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--data-dir", str(data_dir)],
-            cwd=REPO, stdout=out, stderr=err, env=env,
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli.main",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+            ],
+            cwd=REPO,
+            stdout=out,
+            stderr=err,
+            env=env,
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -53,8 +66,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                pytest.fail(f"`wecare serve` exited with {process.returncode}:\n"
-                            f"{out_path.read_text()}\n{err_path.read_text()[-4000:]}", pytrace=False)
+                pytest.fail(
+                    f"`wecare serve` exited with {process.returncode}:\n"
+                    f"{out_path.read_text()}\n{err_path.read_text()[-4000:]}",
+                    pytrace=False,
+                )
             credentials = credentials or credentials_in(out_path.read_text())
             if credentials:
                 try:
@@ -64,8 +80,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                     pass
             time.sleep(0.1)
         else:
-            pytest.fail(f"`wecare serve` did not start within {START_TIMEOUT:.0f} s:\n"
-                        f"{out_path.read_text()}\n{err_path.read_text()[-4000:]}", pytrace=False)
+            pytest.fail(
+                f"`wecare serve` did not start within {START_TIMEOUT:.0f} s:\n"
+                f"{out_path.read_text()}\n{err_path.read_text()[-4000:]}",
+                pytrace=False,
+            )
         assert credentials is not None
         yield Server(base_url, data_dir, credentials[0], credentials[1], process)
     finally:

@@ -43,8 +43,9 @@ class Server:
 
     def token(self, email: str | None = None, password: str | None = None) -> str:
         with self.api() as client:
-            reply = client.post("/api/auth/login", json={"email": email or self.email,
-                                                         "password": password or self.password})
+            reply = client.post(
+                "/api/auth/login", json={"email": email or self.email, "password": password or self.password}
+            )
         assert reply.status_code == 200, reply.text
         token: str = reply.json()["accessToken"]
         return token
@@ -55,9 +56,21 @@ class Server:
         The command exits non-zero when it dead-lettered something; ``dead_letters`` expects that.
         """
         done = subprocess.run(
-            [sys.executable, "-m", "gateway.cli.main", "inbound", "ingest", str(event_file),
-             "--data-dir", str(self.data_dir)],
-            cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli.main",
+                "inbound",
+                "ingest",
+                str(event_file),
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert (done.returncode != 0) == dead_letters, done.stdout + done.stderr
         return done.stdout

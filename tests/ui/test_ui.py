@@ -22,10 +22,26 @@ from tests.ui.harness import Server, create_contact, sign_in
 
 pytestmark = pytest.mark.browser
 
-NAV = ["Pay", "Link", "Forms", "Docs", "Invoice", "DM (WhatsApp/SMS/SES)", "Contacts", "Bulk Messaging",
-       "Agent"]
-UNAVAILABLE = {"Pay": "pay", "Link": "link", "Forms": "forms", "Docs": "docs", "Invoice": "invoice",
-               "Bulk Messaging": "bulk", "Agent": "agent"}
+NAV = [
+    "Pay",
+    "Link",
+    "Forms",
+    "Docs",
+    "Invoice",
+    "DM (WhatsApp/SMS/SES)",
+    "Contacts",
+    "Bulk Messaging",
+    "Agent",
+]
+UNAVAILABLE = {
+    "Pay": "pay",
+    "Link": "link",
+    "Forms": "forms",
+    "Docs": "docs",
+    "Invoice": "invoice",
+    "Bulk Messaging": "bulk",
+    "Agent": "agent",
+}
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eum"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 SCRIPT_NAME = '<script>window.__xss = "script"</script>Mallory'
@@ -66,8 +82,9 @@ def inbound_event(tmp_path: Path, phone: str, text: str, at: int) -> Path:
     digits = phone.lstrip("+")
     value["contacts"][0]["wa_id"] = digits
     message = value["messages"][0]
-    message.update({"from": digits, "id": f"wamid.ui-{uuid.uuid4().hex}", "timestamp": str(at),
-                    "text": {"body": text}})
+    message.update(
+        {"from": digits, "id": f"wamid.ui-{uuid.uuid4().hex}", "timestamp": str(at), "text": {"body": text}}
+    )
     body["whatsAppWebhookEntry"] = json.dumps(entry)
     sns["Message"] = json.dumps(body)
     sns["MessageId"] = str(uuid.uuid4())
@@ -198,10 +215,15 @@ def test_helvetica_light_white_pages_and_black_13px_buttons(desktop: Page, serve
     assert body["weight"] == "300"
 
     sign_in(page, server.email, server.password)
-    contact = create_contact(server, server.token(), name="Style Check", phone=unique_phone(),
-                             optInWhatsApp=True)
-    for hash_path, title in [("#/contacts", "Contacts"), (f"#/dm/{contact['contactId']}", "Style Check"),
-                             ("#/users", "Users"), ("#/dlq", "Dead letters")]:
+    contact = create_contact(
+        server, server.token(), name="Style Check", phone=unique_phone(), optInWhatsApp=True
+    )
+    for hash_path, title in [
+        ("#/contacts", "Contacts"),
+        (f"#/dm/{contact['contactId']}", "Style Check"),
+        ("#/users", "Users"),
+        ("#/dlq", "Dead letters"),
+    ]:
         go(page, hash_path, title)
         styles = page.evaluate("""() => {
             const visible = (el) => el.getClientRects().length > 0;
@@ -305,7 +327,8 @@ def test_whatsapp_text_is_refused_and_a_template_is_sent_with_its_decision(  # n
     page.go_back()
     expect(page.get_by_role("heading", name="Conversation")).to_be_visible()
     page.locator(".conversation > li", has_text="TEMPLATE_REQUIRED").get_by_role(
-        "link", name="Details and decision").click()
+        "link", name="Details and decision"
+    ).click()
     decision = page.locator("#decision")
     expect(decision.get_by_role("heading", name="Why was this refused?")).to_be_visible()
     expect(decision.locator("tr", has_text="template-outside-window")).to_contain_text("deny")
@@ -313,12 +336,25 @@ def test_whatsapp_text_is_refused_and_a_template_is_sent_with_its_decision(  # n
 
 
 def test_email_and_sms_are_composed_and_html_is_shown_as_source(desktop: Page, server: Server) -> None:
-    contact = create_contact(server, server.token(), name="Mail And Text", phone=unique_phone(),
-                             email=f"mail.{uuid.uuid4().hex[:8]}@example.com", optInEmail=True, optInSms=True)
+    contact = create_contact(
+        server,
+        server.token(),
+        name="Mail And Text",
+        phone=unique_phone(),
+        email=f"mail.{uuid.uuid4().hex[:8]}@example.com",
+        optInEmail=True,
+        optInSms=True,
+    )
     page = desktop
     bodies: list[Any] = []
-    page.on("request", lambda r: bodies.append(r.post_data_json) if r.method == "POST"
-            and r.url.endswith("/api/messages") else None)
+    page.on(
+        "request",
+        lambda r: (
+            bodies.append(r.post_data_json)
+            if r.method == "POST" and r.url.endswith("/api/messages")
+            else None
+        ),
+    )
     sign_in(page, server.email, server.password)
     go(page, f"#/dm/{contact['contactId']}", "Mail And Text")
 
@@ -330,19 +366,26 @@ def test_email_and_sms_are_composed_and_html_is_shown_as_source(desktop: Page, s
     page.get_by_label("HTML body (optional)").fill(html)
     page.get_by_role("button", name="Send").click()
     expect(page.locator("#send-outcome")).to_contain_text("Sent")
-    assert bodies[-1] == {"contactId": contact["contactId"], "channel": "email",
-                          "email": {"subject": "Invoice 42", "text": "Your invoice is ready.", "html": html}}
+    assert bodies[-1] == {
+        "contactId": contact["contactId"],
+        "channel": "email",
+        "email": {"subject": "Invoice 42", "text": "Your invoice is ready.", "html": html},
+    }
 
     page.get_by_role("radio", name="SMS").check()
     page.get_by_label("Message", exact=True).fill("Your invoice is ready.")
     expect(page.locator(".counter")).to_have_text("22 / 1600 characters")
     page.get_by_role("button", name="Send").click()
     expect(page.locator("#send-outcome")).to_contain_text("Sent")
-    assert bodies[-1] == {"contactId": contact["contactId"], "channel": "sms",
-                          "text": {"body": "Your invoice is ready."}}
+    assert bodies[-1] == {
+        "contactId": contact["contactId"],
+        "channel": "sms",
+        "text": {"body": "Your invoice is ready."},
+    }
 
     page.locator(".conversation > li", has_text="Subject: Invoice 42").get_by_role(
-        "link", name="Details and decision").click()
+        "link", name="Details and decision"
+    ).click()
     expect(page.get_by_role("heading", name="HTML body (source, not rendered)")).to_be_visible()
     expect(page.locator("main pre").filter(has_text="<b>invoice</b>").first).to_have_text(html)
     assert page.locator("main b, main img").count() == 0
@@ -379,8 +422,13 @@ def test_contact_details_show_when_the_whatsapp_window_expires(
 
 
 def test_edit_sends_only_the_changed_fields_and_delete_is_soft(desktop: Page, server: Server) -> None:
-    contact = create_contact(server, server.token(), name="Edit Me", phone=unique_phone(),
-                             email=f"edit.{uuid.uuid4().hex[:8]}@example.com")
+    contact = create_contact(
+        server,
+        server.token(),
+        name="Edit Me",
+        phone=unique_phone(),
+        email=f"edit.{uuid.uuid4().hex[:8]}@example.com",
+    )
     page = desktop
     sign_in(page, server.email, server.password)
     go(page, f"#/contacts/{contact['contactId']}", "Edit Me")
@@ -431,9 +479,10 @@ def test_untrusted_names_and_messages_render_as_text(desktop: Page, server: Serv
     token = server.token()
     mallory = create_contact(server, token, name=SCRIPT_NAME, phone=unique_phone(), optInWhatsApp=True)
     eve = create_contact(server, token, name=IMG_NAME, email=f"eve.{uuid.uuid4().hex[:6]}@example.com")
-    body = '<img src=x onerror="window.__xss = \'body\'"><b>bold?</b>'
-    status, refused = send_via_api(server, token, {"contactId": mallory["contactId"], "channel": "whatsapp",
-                                                   "text": {"body": body}})
+    body = "<img src=x onerror=\"window.__xss = 'body'\"><b>bold?</b>"
+    status, refused = send_via_api(
+        server, token, {"contactId": mallory["contactId"], "channel": "whatsapp", "text": {"body": body}}
+    )
     assert status == 422, refused
     message_id = refused["error"]["details"]["messageId"]
 
@@ -446,10 +495,12 @@ def test_untrusted_names_and_messages_render_as_text(desktop: Page, server: Serv
     page.get_by_role("button", name="Search").click()
     expect(page.locator(".row-title", has_text="Eve")).to_have_text(IMG_NAME)
 
-    for hash_path, title in [(f"#/contacts/{mallory['contactId']}", SCRIPT_NAME),
-                             (f"#/contacts/{eve['contactId']}", IMG_NAME),
-                             (f"#/dm/{mallory['contactId']}", SCRIPT_NAME),
-                             (f"#/messages/{message_id}", "Message")]:
+    for hash_path, title in [
+        (f"#/contacts/{mallory['contactId']}", SCRIPT_NAME),
+        (f"#/contacts/{eve['contactId']}", IMG_NAME),
+        (f"#/dm/{mallory['contactId']}", SCRIPT_NAME),
+        (f"#/messages/{message_id}", "Message"),
+    ]:
         go(page, hash_path, title)
         assert page.locator("main img, main script, main b").count() == 0
     expect(page.locator("main")).to_contain_text(body)
@@ -463,8 +514,9 @@ def test_a_viewer_sees_no_actions_and_the_api_still_refuses(desktop: Page, serve
     token = server.token()
     email = f"viewer.{uuid.uuid4().hex[:8]}@example.com"
     with server.api(token) as client:
-        created = client.post("/api/users", json={"email": email, "role": "Viewer",
-                                                  "password": "a long viewer passphrase"})
+        created = client.post(
+            "/api/users", json={"email": email, "role": "Viewer", "password": "a long viewer passphrase"}
+        )
     assert created.status_code == 201, created.text
     contact = create_contact(server, token, name="Seen By Viewer", phone=unique_phone())
 
@@ -486,11 +538,14 @@ def test_a_viewer_sees_no_actions_and_the_api_still_refuses(desktop: Page, serve
     expect(page.get_by_role("button", name="Send")).to_have_count(0)
 
     go(page, "#/users", "Not available to your role")
-    status = page.evaluate("""async (id) => {
+    status = page.evaluate(
+        """async (id) => {
         const r = await fetch('/api/contacts/' + id, {method: 'DELETE', headers: {
             Authorization: 'Bearer ' + sessionStorage.getItem('wecare.accessToken')}});
         return r.status;
-    }""", contact["contactId"])
+    }""",
+        contact["contactId"],
+    )
     assert status == 403
 
 
@@ -522,8 +577,19 @@ def test_dead_letters_are_listed_and_replayed(desktop: Page, server: Server, tmp
     event = json.loads((FIXTURES / "eum-inbound-text.sns-lambda.json").read_text())
     sns = event["Records"][0]["Sns"]
     body = json.loads(sns["Message"])
-    body["whatsAppWebhookEntry"] = json.dumps({"id": "1", "changes": [{"field": "messages", "value": {
-        "messages": [{"from": "", "id": f"wamid.broken-{uuid.uuid4().hex}", "type": "text"}]}}]})
+    body["whatsAppWebhookEntry"] = json.dumps(
+        {
+            "id": "1",
+            "changes": [
+                {
+                    "field": "messages",
+                    "value": {
+                        "messages": [{"from": "", "id": f"wamid.broken-{uuid.uuid4().hex}", "type": "text"}]
+                    },
+                }
+            ],
+        }
+    )
     sns["Message"] = json.dumps(body)
     sns["MessageId"] = f"broken-{uuid.uuid4().hex}"
     broken = tmp_path / "broken.json"
@@ -547,8 +613,15 @@ def test_dead_letters_are_listed_and_replayed(desktop: Page, server: Server, tmp
 def test_compliance_filters_decisions_and_shows_the_policy_bundle(desktop: Page, server: Server) -> None:
     token = server.token()
     contact = create_contact(server, token, name="No Consent", phone=unique_phone())
-    status, _ = send_via_api(server, token, {"contactId": contact["contactId"], "channel": "whatsapp",
-                                             "template": {"name": "order_update", "language": "en_US"}})
+    status, _ = send_via_api(
+        server,
+        token,
+        {
+            "contactId": contact["contactId"],
+            "channel": "whatsapp",
+            "template": {"name": "order_update", "language": "en_US"},
+        },
+    )
     assert status == 422
 
     page = desktop
@@ -577,12 +650,23 @@ def test_compliance_filters_decisions_and_shows_the_policy_bundle(desktop: Page,
 
 def test_every_page_fits_a_320px_screen(mobile: Page, server: Server, shots: Path) -> None:
     token = server.token()
-    contact = create_contact(server, token, name="Bartholomew Featherstonehaugh-Cholmondeley " + IMG_NAME,
-                             phone=unique_phone(), email="a.very.long.address.for.narrow.screens@example.com",
-                             optInWhatsApp=True)
-    status, sent = send_via_api(server, token, {"contactId": contact["contactId"], "channel": "whatsapp",
-                                                "template": {"name": "a_rather_long_template_name_v2",
-                                                             "language": "en_GB"}})
+    contact = create_contact(
+        server,
+        token,
+        name="Bartholomew Featherstonehaugh-Cholmondeley " + IMG_NAME,
+        phone=unique_phone(),
+        email="a.very.long.address.for.narrow.screens@example.com",
+        optInWhatsApp=True,
+    )
+    status, sent = send_via_api(
+        server,
+        token,
+        {
+            "contactId": contact["contactId"],
+            "channel": "whatsapp",
+            "template": {"name": "a_rather_long_template_name_v2", "language": "en_GB"},
+        },
+    )
     assert status == 201, sent
     message_id = sent["message"]["messageId"]
     name = contact["name"]
@@ -604,11 +688,16 @@ def test_every_page_fits_a_320px_screen(mobile: Page, server: Server, shots: Pat
     expect(page.locator("#nav-main")).to_be_hidden()
 
     pages = [
-        ("#/contacts", "Contacts"), (f"#/contacts/{contact['contactId']}", name),
+        ("#/contacts", "Contacts"),
+        (f"#/contacts/{contact['contactId']}", name),
         ("#/dm", "DM (WhatsApp/SMS/SES)"),
-        (f"#/dm/{contact['contactId']}", name), (f"#/messages/{message_id}", "Message"),
-        ("#/compliance", "Compliance"), ("#/compliance/policies", "Compliance"), ("#/dlq", "Dead letters"),
-        ("#/users", "Users"), *[(f"#/{slug}", label) for label, slug in UNAVAILABLE.items()],
+        (f"#/dm/{contact['contactId']}", name),
+        (f"#/messages/{message_id}", "Message"),
+        ("#/compliance", "Compliance"),
+        ("#/compliance/policies", "Compliance"),
+        ("#/dlq", "Dead letters"),
+        ("#/users", "Users"),
+        *[(f"#/{slug}", label) for label, slug in UNAVAILABLE.items()],
     ]
     for hash_path, title in pages:
         go(page, hash_path, title)
@@ -623,20 +712,33 @@ def test_every_page_fits_a_320px_screen(mobile: Page, server: Server, shots: Pat
 
 def test_desktop_screenshots_of_every_page(desktop: Page, server: Server, shots: Path) -> None:
     token = server.token()
-    contact = create_contact(server, token, name="Screenshot Person", phone=unique_phone(),
-                             optInWhatsApp=True)
-    send_via_api(server, token, {"contactId": contact["contactId"], "channel": "whatsapp",
-                                 "text": {"body": "Hello from the screenshot test"}})
+    contact = create_contact(
+        server, token, name="Screenshot Person", phone=unique_phone(), optInWhatsApp=True
+    )
+    send_via_api(
+        server,
+        token,
+        {
+            "contactId": contact["contactId"],
+            "channel": "whatsapp",
+            "text": {"body": "Hello from the screenshot test"},
+        },
+    )
     page = desktop
     sign_in(page, server.email, server.password)
     pages = [
-        ("#/contacts", "Contacts"), (f"#/contacts/{contact['contactId']}", "Screenshot Person"),
-        (f"#/dm/{contact['contactId']}", "Screenshot Person"), ("#/compliance", "Compliance"),
-        ("#/compliance/policies", "Compliance"), ("#/dlq", "Dead letters"), ("#/users", "Users"),
+        ("#/contacts", "Contacts"),
+        (f"#/contacts/{contact['contactId']}", "Screenshot Person"),
+        (f"#/dm/{contact['contactId']}", "Screenshot Person"),
+        ("#/compliance", "Compliance"),
+        ("#/compliance/policies", "Compliance"),
+        ("#/dlq", "Dead letters"),
+        ("#/users", "Users"),
         ("#/pay", "Pay"),
     ]
     for hash_path, title in pages:
         go(page, hash_path, title)
         assert page.evaluate("document.documentElement.scrollWidth") <= 1280
-        page.screenshot(path=str(shots / f"desktop-{hash_path.strip('#/').replace('/', '_')[:40]}.png"),
-                        full_page=True)
+        page.screenshot(
+            path=str(shots / f"desktop-{hash_path.strip('#/').replace('/', '_')[:40]}.png"), full_page=True
+        )

@@ -26,8 +26,9 @@ class LoginBody(BaseModel):
 def login(body: LoginBody, request: Request, container: ContainerDep) -> dict[str, Any]:
     identity = container.identity
     if not isinstance(identity, LocalIdentity):  # Cognito (or none): no password sign-in here
-        raise NotFound("password sign-in is not offered here; sign in through Cognito",
-                       code="LOCAL_LOGIN_UNAVAILABLE")
+        raise NotFound(
+            "password sign-in is not offered here; sign in through Cognito", code="LOCAL_LOGIN_UNAVAILABLE"
+        )
     client = request.client.host if request.client is not None else "unknown"
     try:
         result = identity.login(body.email, body.password, client=client)
@@ -44,5 +45,9 @@ def login(body: LoginBody, request: Request, container: ContainerDep) -> dict[st
 
 @router.get("/me")
 def me(principal: PrincipalDep) -> dict[str, Any]:
-    return {"userId": principal.user_id, "email": principal.email, "role": principal.role.name,
-            "issuer": principal.issuer}
+    return {
+        "userId": principal.user_id,
+        "email": principal.email,
+        "role": principal.role.name,
+        "issuer": principal.issuer,
+    }

@@ -77,8 +77,9 @@ def read_contact(
 
 
 @router.patch("/contacts/{contact_id}")
-def update_contact(contact_id: str, body: ContactFields, principal: PrincipalDep,
-                   contacts: ContactsDep) -> dict[str, Any]:
+def update_contact(
+    contact_id: str, body: ContactFields, principal: PrincipalDep, contacts: ContactsDep
+) -> dict[str, Any]:
     changes, source = _changes(body)
     updated = contacts.update(contact_id, changes, actor=principal.user_id, source=source)
     return contacts.present(updated)

@@ -36,7 +36,5 @@ def list_dead_letters(
 
 
 @router.post("/dlq/replay")
-def replay_dead_letters(
-    body: ReplayRequest, principal: PrincipalDep, dlq: DlqDep
-) -> dict[str, Any]:
+def replay_dead_letters(body: ReplayRequest, principal: PrincipalDep, dlq: DlqDep) -> dict[str, Any]:
     return dlq.replay(body.queue, body.max, actor=principal.audit_id).to_dict()

@@ -173,8 +173,10 @@ async def _bounded_body(request: Request) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_JSON_BYTES:
-            raise TooLarge(f"the message JSON is larger than {MAX_JSON_BYTES // 1024} KB; "
-                                  "send media files as multipart/form-data")
+            raise TooLarge(
+                f"the message JSON is larger than {MAX_JSON_BYTES // 1024} KB; "
+                "send media files as multipart/form-data"
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -187,8 +189,12 @@ def _answer(outcome: SendOutcome) -> JSONResponse:
         codes = ", ".join(r["code"] for r in reasons) or "no reason given"
         raise PolicyDenied(
             f"the message was not sent: the policy refused it ({codes})",
-            details={"messageId": outcome.message_id, "reasons": reasons,
-                     "warnings": outcome.decision.warnings, "replayed": outcome.replayed},
+            details={
+                "messageId": outcome.message_id,
+                "reasons": reasons,
+                "warnings": outcome.decision.warnings,
+                "replayed": outcome.replayed,
+            },
         )
     error = dict(outcome.error or {})
     if outcome.failure == "content":
@@ -206,8 +212,9 @@ def _answer(outcome: SendOutcome) -> JSONResponse:
             details={"messageId": outcome.message_id, "errorDetails": error},
         )
     status_code = 202 if outcome.status is MessageStatus.sending else 201
-    return JSONResponse({"message": message, "replayed": outcome.replayed}, status_code=status_code,
-                        headers=headers)
+    return JSONResponse(
+        {"message": message, "replayed": outcome.replayed}, status_code=status_code, headers=headers
+    )
 
 
 @router.post("/messages", status_code=201)

@@ -67,5 +67,6 @@ def list_decisions(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     # A bad cursor is an InvalidInput (INVALID_CURSOR) and maps to 422 at the edge.
-    return decisions.list(reason=reason, channel=channel, allowed=allowed, since=since,
-                          until=until, limit=limit, cursor=cursor)
+    return decisions.list(
+        reason=reason, channel=channel, allowed=allowed, since=since, until=until, limit=limit, cursor=cursor
+    )

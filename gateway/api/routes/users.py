@@ -38,8 +38,10 @@ class ChangeUser(BaseModel):
 def _local_only(container: Container) -> None:
     identity = container.identity
     if identity is None or not identity.local:
-        raise Conflict("accounts are managed in the Cognito user pool here (groups Viewer, Operator, Admin)",
-                       code="MANAGED_BY_COGNITO")
+        raise Conflict(
+            "accounts are managed in the Cognito user pool here (groups Viewer, Operator, Admin)",
+            code="MANAGED_BY_COGNITO",
+        )
 
 
 @router.get("/users")
@@ -53,8 +55,9 @@ def list_users(
 
 
 @router.post("/users", status_code=201)
-def create_user(body: CreateUser, container: ContainerDep, principal: PrincipalDep,
-                users: UsersDep) -> JSONResponse:
+def create_user(
+    body: CreateUser, container: ContainerDep, principal: PrincipalDep, users: UsersDep
+) -> JSONResponse:
     _local_only(container)
     user, generated = users.create(body.email, body.role, actor=principal.user_id, password=body.password)
     out: dict[str, Any] = {"user": public(user)}
@@ -64,8 +67,9 @@ def create_user(body: CreateUser, container: ContainerDep, principal: PrincipalD
 
 
 @router.patch("/users/{user_id}")
-def change_user(user_id: str, body: ChangeUser, container: ContainerDep,
-                principal: PrincipalDep, users: UsersDep) -> dict[str, Any]:
+def change_user(
+    user_id: str, body: ChangeUser, container: ContainerDep, principal: PrincipalDep, users: UsersDep
+) -> dict[str, Any]:
     _local_only(container)
     user = users.get(user_id)
     if body.role is not None:

@@ -131,8 +131,9 @@ class Checker:
                 return self.env[node.name]
             if node.name in TYPES:
                 return TYPE
-            return self.error(node, f"undeclared reference to {node.name!r}"
-                              f"{_did_you_mean(node.name, [*self.env, *scope])}")
+            return self.error(
+                node, f"undeclared reference to {node.name!r}{_did_you_mean(node.name, [*self.env, *scope])}"
+            )
         if isinstance(node, n.Select):
             return self._select(node, scope)
         if isinstance(node, n.ListLit):
@@ -155,9 +156,12 @@ class Checker:
         if operand.name == "object":
             assert operand.fields is not None
             if node.field not in operand.fields:
-                return self.error(node, f"{operand} has no field {node.field!r}"
-                                  f"{_did_you_mean(node.field, operand.fields)}; it has: "
-                                  f"{', '.join(sorted(operand.fields))}")
+                return self.error(
+                    node,
+                    f"{operand} has no field {node.field!r}"
+                    f"{_did_you_mean(node.field, operand.fields)}; it has: "
+                    f"{', '.join(sorted(operand.fields))}",
+                )
             return BOOL if node.test_only else operand.fields[node.field]
         if operand.name == "map":
             key = operand.params[0]
@@ -208,13 +212,20 @@ class Checker:
         if fn in (n.EQ, n.NE):
             a, b = args
             if not _comparable(a, b):
-                self.error(node, f"comparing {a} with {b} with '{n.OPERATOR_SYMBOLS[fn]}' is always "
-                           f"{'false' if fn == n.EQ else 'true'}")
+                self.error(
+                    node,
+                    f"comparing {a} with {b} with '{n.OPERATOR_SYMBOLS[fn]}' is always "
+                    f"{'false' if fn == n.EQ else 'true'}",
+                )
             return BOOL
         if fn in (n.LT, n.LE, n.GT, n.GE):
             a, b = args
-            if not (_dyn(a) or _dyn(b) or (a.name in NUMERIC and b.name in NUMERIC)
-                    or (a.name == b.name and a.name in ("string", "bytes", "bool"))):
+            if not (
+                _dyn(a)
+                or _dyn(b)
+                or (a.name in NUMERIC and b.name in NUMERIC)
+                or (a.name == b.name and a.name in ("string", "bytes", "bool"))
+            ):
                 self.error(node, f"cannot order {a} and {b} with '{n.OPERATOR_SYMBOLS[fn]}'")
             return BOOL
         if fn in (n.ADD, n.SUB, n.MUL, n.DIV, n.MOD):
@@ -265,11 +276,17 @@ class Checker:
         if _dyn(a) or _dyn(b):
             return b if _dyn(a) else a
         if a.name != b.name and not (a.name == b.name == "list"):
-            return self.error(node, f"no '{sym}' for {a} and {b} (CEL never converts numbers implicitly; "
-                              "use int(), double() or uint())")
+            return self.error(
+                node,
+                f"no '{sym}' for {a} and {b} (CEL never converts numbers implicitly; "
+                "use int(), double() or uint())",
+            )
         allowed = {
             n.ADD: ("int", "uint", "double", "string", "bytes", "list"),
-            n.SUB: NUMERIC, n.MUL: NUMERIC, n.DIV: NUMERIC, n.MOD: ("int", "uint"),
+            n.SUB: NUMERIC,
+            n.MUL: NUMERIC,
+            n.DIV: NUMERIC,
+            n.MOD: ("int", "uint"),
         }[fn]
         if a.name not in allowed:
             return self.error(node, f"no '{sym}' for {a}")
@@ -290,8 +307,11 @@ class Checker:
             return INT
         if fn in ("contains", "startsWith", "endsWith", "matches"):
             for i, arg in enumerate(args):
-                arg_node = (node.target if node.target is not None and i == 0
-                            else node.args[i - (1 if node.target is not None else 0)])
+                arg_node = (
+                    node.target
+                    if node.target is not None and i == 0
+                    else node.args[i - (1 if node.target is not None else 0)]
+                )
                 assert arg_node is not None
                 self._expect(arg_node, arg, ("string",), f"{fn}()")
             if fn == "matches":
@@ -302,8 +322,15 @@ class Checker:
                     except CelError as exc:
                         self.error(pattern, str(exc))
             return BOOL
-        conversions = {"int": INT, "uint": UINT, "double": DOUBLE, "string": STRING, "bytes": BYTES,
-                       "bool": BOOL, "type": TYPE}
+        conversions = {
+            "int": INT,
+            "uint": UINT,
+            "double": DOUBLE,
+            "string": STRING,
+            "bytes": BYTES,
+            "bool": BOOL,
+            "type": TYPE,
+        }
         if fn in conversions:
             return conversions[fn]
         if fn == "dyn":

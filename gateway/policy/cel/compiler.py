@@ -133,8 +133,12 @@ class Compiler:
 
     def _select(self, node: n.Select, scope: dict[str, int]) -> tuple[Fn, bool, Any]:
         operand_node = node.operand
-        if (isinstance(operand_node, n.Ident) and operand_node.name == "variables"
-                and self.variables is not None and "variables" not in scope):
+        if (
+            isinstance(operand_node, n.Ident)
+            and operand_node.name == "variables"
+            and self.variables is not None
+            and "variables" not in scope
+        ):
             if node.test_only:
                 raise CelSyntaxError("has() is for input fields, not variables", node.line, node.column)
             try:
@@ -161,8 +165,12 @@ class Compiler:
                 return _const(_select_value(value, field))
             except CelError:
                 pass  # keep the error for evaluation time
-        if (isinstance(operand_node, n.Ident) and operand_node.name not in scope
-                and self.names is not None and operand_node.name in self.names):
+        if (
+            isinstance(operand_node, n.Ident)
+            and operand_node.name not in scope
+            and self.names is not None
+            and operand_node.name in self.names
+        ):
             return _select_input(operand_node.name, field), False, None
         return _select(operand, field), False, None
 
@@ -198,9 +206,21 @@ class Compiler:
     def _implementation(self, node: n.Call, method: bool) -> Callable[..., Any]:
         name = node.function
         operators: dict[str, Callable[..., Any]] = {
-            n.NOT: _not, n.NEG: f.neg, n.INDEX: f.index, n.IN: f.contains_in,
-            n.EQ: equals, n.NE: _not_equals, n.LT: _lt, n.LE: _le, n.GT: _gt, n.GE: _ge,
-            n.ADD: f.add, n.SUB: f.sub, n.MUL: f.mul, n.DIV: f.div, n.MOD: f.mod,
+            n.NOT: _not,
+            n.NEG: f.neg,
+            n.INDEX: f.index,
+            n.IN: f.contains_in,
+            n.EQ: equals,
+            n.NE: _not_equals,
+            n.LT: _lt,
+            n.LE: _le,
+            n.GT: _gt,
+            n.GE: _ge,
+            n.ADD: f.add,
+            n.SUB: f.sub,
+            n.MUL: f.mul,
+            n.DIV: f.div,
+            n.MOD: f.mod,
         }
         if name in operators:
             return operators[name]
@@ -213,8 +233,9 @@ class Compiler:
             raise CelSyntaxError(f"unsupported function {name!r}{hint}", node.line, node.column)
         arity, impl = table[name]
         if len(node.args) != arity:
-            raise CelSyntaxError(f"{name}() takes {arity} argument(s), got {len(node.args)}",
-                                 node.line, node.column)
+            raise CelSyntaxError(
+                f"{name}() takes {arity} argument(s), got {len(node.args)}", node.line, node.column
+            )
         if name == "matches":
             return _cached_matches()
         impl_fn: Callable[..., Any] = impl
@@ -244,8 +265,12 @@ class Compiler:
                     return (type(v) is bool and v is flag) is not negate
 
                 return eq_bool
-        if name == n.IN and b_const and type(b_val) in (list, tuple) and b_val and all(
-            type(item) is str for item in b_val
+        if (
+            name == n.IN
+            and b_const
+            and type(b_val) in (list, tuple)
+            and b_val
+            and all(type(item) is str for item in b_val)
         ):
             members = frozenset(b_val)
 

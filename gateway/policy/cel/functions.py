@@ -187,8 +187,9 @@ def matches(text: Any, pattern: Any) -> bool:
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 _UINT_TEXT = re.compile(r"\+?[0-9]+")
-_DOUBLE_TEXT = re.compile(r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)",
-                          re.IGNORECASE)
+_DOUBLE_TEXT = re.compile(
+    r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.IGNORECASE
+)
 
 
 def to_int(value: Any) -> int:

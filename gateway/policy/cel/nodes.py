@@ -95,8 +95,24 @@ DIV = "_/_"
 MOD = "_%_"
 
 OPERATOR_SYMBOLS = {
-    AND: "&&", OR: "||", NOT: "!", NEG: "-", COND: "?:", INDEX: "[]", IN: "in", EQ: "==", NE: "!=",
-    LT: "<", LE: "<=", GT: ">", GE: ">=", ADD: "+", SUB: "-", MUL: "*", DIV: "/", MOD: "%",
+    AND: "&&",
+    OR: "||",
+    NOT: "!",
+    NEG: "-",
+    COND: "?:",
+    INDEX: "[]",
+    IN: "in",
+    EQ: "==",
+    NE: "!=",
+    LT: "<",
+    LE: "<=",
+    GT: ">",
+    GE: ">=",
+    ADD: "+",
+    SUB: "-",
+    MUL: "*",
+    DIV: "/",
+    MOD: "%",
 }
 
 

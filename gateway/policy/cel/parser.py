@@ -76,8 +76,9 @@ class _Converter:
         if len(kids) == 1:
             return self.conditionalor(kids[0])
         line, col = _pos(tree)
-        return n.Call(line, col, n.COND, (self.conditionalor(kids[0]), self.conditionalor(kids[1]),
-                                          self.expr(kids[2])))
+        return n.Call(
+            line, col, n.COND, (self.conditionalor(kids[0]), self.conditionalor(kids[1]), self.expr(kids[2]))
+        )
 
     def conditionalor(self, tree: LTree) -> n.Node:
         kids = tree.children
@@ -94,8 +95,13 @@ class _Converter:
         return n.Call(line, col, n.AND, (self.conditionaland(kids[0]), self.relation(kids[1])))
 
     _RELATIONS = {
-        "relation_lt": n.LT, "relation_le": n.LE, "relation_gt": n.GT, "relation_ge": n.GE,
-        "relation_eq": n.EQ, "relation_ne": n.NE, "relation_in": n.IN,
+        "relation_lt": n.LT,
+        "relation_le": n.LE,
+        "relation_gt": n.GT,
+        "relation_ge": n.GE,
+        "relation_eq": n.EQ,
+        "relation_ne": n.NE,
+        "relation_in": n.IN,
     }
     _ADDITIONS = {"addition_add": n.ADD, "addition_sub": n.SUB}
     _MULTIPLICATIONS = {"multiplication_mul": n.MUL, "multiplication_div": n.DIV, "multiplication_mod": n.MOD}
@@ -217,6 +223,7 @@ class _Converter:
 
 # ---- literals -------------------------------------------------------------------------------
 
+
 def decode_literal(token: Token) -> Any:
     kind = token.type
     text = str(token)
@@ -252,8 +259,18 @@ def _parse_int(text: str) -> int:
 
 
 _SIMPLE_ESCAPES = {
-    "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
-    "\\": "\\", "'": "'", '"': '"', "`": "`", "?": "?",
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "`": "`",
+    "?": "?",
 }
 _OCTAL = re.compile(r"[0-3][0-7]{2}")
 _HEX = re.compile(r"[0-9a-fA-F]+")
@@ -264,7 +281,7 @@ def _decode_string(text: str, line: int, col: int, *, as_bytes: bool) -> str | b
     if raw:
         text = text[1:]
     quote = text[:3] if text[:3] in ('"""', "'''") else text[0]
-    body = text[len(quote):-len(quote)]
+    body = text[len(quote) : -len(quote)]
     if raw:
         return body.encode("utf-8") if as_bytes else body
     out_bytes = bytearray()
@@ -290,7 +307,7 @@ def _decode_string(text: str, line: int, col: int, *, as_bytes: bool) -> str | b
             i += 2
             continue
         if esc in "xX":
-            digits = body[i + 2:i + 4]
+            digits = body[i + 2 : i + 4]
             if len(digits) != 2 or not _HEX.fullmatch(digits):
                 raise CelSyntaxError("\\x needs two hex digits", line, col)
             code = int(digits, 16)
@@ -304,7 +321,7 @@ def _decode_string(text: str, line: int, col: int, *, as_bytes: bool) -> str | b
             if as_bytes:
                 raise CelSyntaxError("\\u and \\U escapes are not allowed in bytes literals", line, col)
             width = 4 if esc == "u" else 8
-            digits = body[i + 2:i + 2 + width]
+            digits = body[i + 2 : i + 2 + width]
             if len(digits) != width or not _HEX.fullmatch(digits):
                 raise CelSyntaxError(f"\\{esc} needs {width} hex digits", line, col)
             code = int(digits, 16)
@@ -313,7 +330,7 @@ def _decode_string(text: str, line: int, col: int, *, as_bytes: bool) -> str | b
             out_str.append(chr(code))
             i += 2 + width
             continue
-        octal = body[i + 1:i + 4]
+        octal = body[i + 1 : i + 4]
         if _OCTAL.fullmatch(octal):
             code = int(octal, 8)
             if as_bytes:
