@@ -144,7 +144,20 @@ class Gateway:
         """The tier tracker (the bulk module checks ``tier.status().remaining`` before a job, 13.10)."""
         return self._tier
 
-    # -- the one public operation -------------------------------------------------------------------
+    # -- the public operations ----------------------------------------------------------------------
+
+    def phone_number_id(self, request: OutboundRequest) -> str:
+        """The sending number of a WhatsApp request (the first configured one unless it names one)."""
+        if request.channel != "whatsapp":
+            return ""
+        return request.phone_number_id or self._settings.WHATSAPP_PHONE_NUMBER_ID_1
+
+    def decide(self, request: OutboundRequest) -> Decided:
+        """The decision ``send`` would make now, with no side effect (no row, no token, no tier count).
+
+        Bulk preflight uses this, so a job's forecast comes from the same input builder and engine.
+        """
+        return self._decide(request, self.phone_number_id(request))[1]
 
     def send(self, request: OutboundRequest, *, max_rate_wait: float | None = None) -> SendOutcome:
         """Decide, persist and (if allowed) send one message; see the module docstring for the steps.
@@ -162,9 +175,7 @@ class Gateway:
         if earlier is not None:
             return earlier
         media = resolve_media(self._media, self._settings.MEDIA_BUCKET, request)
-        phone_number_id = ""
-        if channel == "whatsapp":
-            phone_number_id = request.phone_number_id or self._settings.WHATSAPP_PHONE_NUMBER_ID_1
+        phone_number_id = self.phone_number_id(request)
         buckets = self._limits.buckets(channel, phone_number_id)
         limit_wait = self._max_rate_wait if max_rate_wait is None else max_rate_wait
         waited = 0.0

@@ -627,3 +627,24 @@ def test_a_channel_without_a_driver_is_unavailable(
     add_contact(tables)
     with pytest.raises(Unavailable):
         gateway.send(OutboundRequest(contact_id="ct_1", channel="sms", content=TextContent("x")))
+
+
+# -- decide without sending -----------------------------------------------------------------------------
+
+
+def test_decide_is_the_send_decision_with_no_side_effect(
+    gateway: Gateway,
+    tables: MemoryTables,
+    drivers: dict[str, StoreCheckingDriver],
+    now: float,
+    engine: RuleEngine,
+) -> None:
+    add_contact(tables, last_inbound=now - 60)
+    decided = gateway.decide(wa_text())
+    assert decided.decision.allowed
+    assert decided.policy_input["request"]["phoneNumberId"] == PN1
+    assert tables["Messages"].scan(limit=10).items == []  # no row
+    assert tables["RateLimitTrackers"].scan(limit=10).items == []  # no token
+    assert total_calls(drivers) == 0
+    sent = gateway.send(wa_text())
+    assert sent.message["policyInput"] == dict(decided.policy_input)  # the same input a send decides on
