@@ -1,0 +1,1 @@
+"""Bulk messaging: jobs, recipients, chunks and the worker; each recipient is one ``gateway.send()``."""

@@ -1,0 +1,201 @@
+"""``BulkRecipients`` items and their moves: the exactly-once half of bulk sending.
+
+One item per (jobId, recipientId); ``recipientId`` is the contact id, so a contact listed twice is one
+recipient (the must-not-exist put is the dedupe). Attributes: jobId, recipientId, contactId, status,
+sentAt, errorDetails, messageId, attempt, claimedAt.
+
+A recipient moves only by conditional writes on its status::
+
+    pending ─claim─► sending ─► sent | failed | rejected | deferred | unknown
+       ▲                │
+       └── released ────┘  (nothing was stored: rate wait too long, or a retryable provider code)
+    pending | deferred ─► cancelled;   deferred ─► pending (its retry is due)
+
+so of two workers holding the same chunk only one claims a recipient. The message id is derived from
+(jobId, recipientId, attempt) (:func:`message_id`); the gateway answers a repeat of an id with the
+stored result, never a second send. ``attempt`` moves on only after a send that definitively did not
+leave (a provider refusal to retry, a deferral), so a retry never reuses the id of a refused send and
+never gets a fresh id for a send that may have left.
+
+A recipient found ``sending`` with a claim older than ``stale_after`` was left by a dead worker: it is
+taken over (``claimedAt`` compare-and-set) and resolved by sending again under the same message id —
+a replay when the first attempt had persisted its message (the stored outcome, or ``unknown`` when
+that message is itself still ``sending``: never resent), a first send when it had not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.bulk.jobs import JobStore
+from gateway.clock import Clock
+from gateway.store.conditions import And, Attr, Condition, Or, eq, not_exists
+from gateway.store.port import ConditionFailed, Item, Table, Tables, Update
+
+MESSAGE_ID_PREFIX = "msg_bulk_"
+
+
+def message_id(job_id: str, recipient_id: str, attempt: int = 0) -> str:
+    """The message id of one recipient's attempt: the same inputs always give the same id."""
+    parts = [job_id, recipient_id] + ([str(attempt)] if attempt else [])
+    return MESSAGE_ID_PREFIX + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+
+
+def new_recipient(job_id: str, contact_id: str, create_attempt: str) -> Item:
+    return {
+        "jobId": job_id,
+        "recipientId": contact_id,
+        "contactId": contact_id,
+        "status": "pending",
+        "attempt": 0,
+        "messageId": message_id(job_id, contact_id),
+        "createAttempt": create_attempt,
+    }
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A recipient this worker now owns (status ``sending``), and whether it is a takeover."""
+
+    item: Mapping[str, Any]
+    recovered: bool
+
+    @property
+    def message_id(self) -> str:
+        return str(self.item["messageId"])
+
+    @property
+    def attempt(self) -> int:
+        return int(self.item.get("attempt", 0))
+
+
+class RecipientStore:
+    def __init__(self, tables: Tables, clock: Clock, jobs: JobStore, *, stale_after: float = 300.0) -> None:
+        self._table: Table = tables["BulkRecipients"]
+        self._clock = clock
+        self._jobs = jobs
+        self.stale_after = stale_after
+
+    def get(self, job_id: str, recipient_id: str) -> Item | None:
+        return self._table.get({"jobId": job_id, "recipientId": recipient_id})
+
+    def add(self, item: Item) -> bool:
+        """Write a new recipient; False when (jobId, recipientId) already exists."""
+        try:
+            self._table.put(item, condition=not_exists("recipientId"))
+        except ConditionFailed:
+            return False
+        return True
+
+    def adopt(self, job_id: str, recipient_id: str, previous: str, attempt: str) -> bool:
+        """Claim a recipient written by an earlier (dead) create attempt for this one."""
+        try:
+            self._table.update(
+                {"jobId": job_id, "recipientId": recipient_id},
+                Update(set={"createAttempt": attempt}),
+                condition=eq("createAttempt", previous),
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def move(
+        self,
+        job_id: str,
+        recipient_id: str,
+        source: str,
+        target: str,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        extra: Attr | And | None = None,
+    ) -> Item | None:
+        """``source → target`` if the recipient is still ``source``; the job's counters follow."""
+        changes: dict[str, Any] = {"status": target, "updatedAt": self._clock.now()}
+        changes.update(fields or {})
+        condition: Attr | And = eq("status", source)
+        if extra is not None:
+            condition = condition & extra
+        try:
+            item = self._table.update(
+                {"jobId": job_id, "recipientId": recipient_id}, Update(set=changes), condition=condition
+            )
+        except ConditionFailed:
+            return None
+        self._jobs.count_move(job_id, source, target)
+        return item
+
+    def claim(self, job_id: str, recipient_id: str) -> Claim | None:
+        """Own the recipient before its send: ``pending → sending``, or take over a stale ``sending``.
+
+        None when it is not this worker's to send: already final, cancelled, deferred, claimed by a
+        live worker, or claimed by someone else first.
+        """
+        item = self.get(job_id, recipient_id)
+        if item is None:
+            return None
+        now = self._clock.now()
+        attempt = int(item.get("attempt", 0))
+        if item.get("status") == "pending":
+            moved = self.move(
+                job_id,
+                recipient_id,
+                "pending",
+                "sending",
+                {"claimedAt": now, "messageId": message_id(job_id, recipient_id, attempt)},
+            )
+            return Claim(moved, recovered=False) if moved is not None else None
+        return self._take_over(item, now)
+
+    def take_over(self, job_id: str, recipient_id: str) -> Claim | None:
+        """Only the stale-``sending`` half of :meth:`claim` (a cancelling job starts no new send)."""
+        item = self.get(job_id, recipient_id)
+        return self._take_over(item, self._clock.now()) if item is not None else None
+
+    def _take_over(self, item: Item, now: float) -> Claim | None:
+        if item.get("status") != "sending" or now - float(item.get("claimedAt", 0)) < self.stale_after:
+            return None
+        # A dead worker's claim: take it over (compare-and-set on claimedAt; one taker wins).
+        try:
+            taken = self._table.update(
+                {"jobId": item["jobId"], "recipientId": item["recipientId"]},
+                Update(set={"claimedAt": now, "recoveredAt": now}),
+                condition=eq("status", "sending") & eq("claimedAt", item.get("claimedAt", 0)),
+            )
+        except ConditionFailed:
+            return None
+        return Claim(taken, recovered=True)
+
+    def in_flight_elsewhere(self, job_id: str, recipient_id: str) -> bool:
+        item = self.get(job_id, recipient_id)
+        return item is not None and item.get("status") == "sending"
+
+    def by_status(
+        self, job_id: str, status: str | None = None, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[Item], str | None]:
+        page = self._table.query(
+            job_id, filter=eq("status", status) if status is not None else None, limit=limit, cursor=cursor
+        )
+        return page.items, page.cursor
+
+    def iter_status(self, job_id: str, status: str) -> Iterator[Item]:
+        cursor: str | None = None
+        while True:
+            items, cursor = self.by_status(job_id, status, limit=1000, cursor=cursor)
+            yield from items
+            if cursor is None:
+                return
+
+    def any_in(self, job_id: str, statuses: tuple[str, ...]) -> bool:
+        """Whether any recipient is in one of ``statuses`` (stops at the first found)."""
+        cursor: str | None = None
+        condition: Condition = Or(tuple(eq("status", s) for s in statuses))
+        while True:
+            page = self._table.query(job_id, filter=condition, limit=1000, cursor=cursor)
+            if page.items:
+                return True
+            cursor = page.cursor
+            if cursor is None:
+                return False

@@ -1,0 +1,369 @@
+"""Bulk jobs for the API: create (with preflight), control (pause/resume/cancel), and read.
+
+Creation streams (:meth:`BulkService.create`): contact ids are read one at a time, each written as a
+``BulkRecipients`` item (must-not-exist put, so a contact listed twice is one recipient) and fed to the
+chunker, whose chunks of 100 go to ``bulk-queue`` in batches of 10 as they fill. Memory holds one chunk
+and one batch, never the recipient list. The ``BulkJobs`` item is written **last** (``pendingCount`` =
+the recipients written), so no reader ever sees a job whose counters disagree with its recipients, and
+a worker that gets a chunk before its job exists hands it back for later.
+
+Idempotency: with an Idempotency-Key the job id is derived from (creator, key). A repeat of a finished
+create answers the stored job; a repeat of a create that died midway redoes it — recipients the dead
+attempt wrote are adopted (each item records the ``createAttempt`` that wrote it, so a repeat within
+one list is told apart from a survivor of an earlier attempt), chunks are enqueued again (harmless:
+claims dedupe), and the job is written once. The same key with a different request is refused.
+
+Scheduled jobs (``sendAt``) are written ``scheduled`` and not enqueued; :meth:`start_due` (run it
+periodically) enqueues each due job's pending recipients and moves it to ``pending``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Sized
+from typing import Any
+
+from gateway.bulk.chunks import BULK_QUEUE, chunks
+from gateway.bulk.consumer import requeue
+from gateway.bulk.content import content_document
+from gateway.bulk.jobs import JOB_STATUSES, RECIPIENT_STATUSES, Job, JobStore, counter
+from gateway.bulk.preflight import Decider, preflight
+from gateway.bulk.recipients import RecipientStore, new_recipient
+from gateway.bulk.worker import settle
+from gateway.clock import Clock
+from gateway.errors import Conflict, InvalidInput
+from gateway.outbound.ports import AuditTrail
+from gateway.outbound.types import Content, OutboundRequest
+from gateway.queue.port import MAX_BATCH, OutgoingMessage, Queues
+from gateway.store.port import Item, Tables
+
+MAX_RECIPIENTS = 100_000
+MAX_SCHEDULE_AHEAD = 35 * 24 * 3600
+_HIDDEN = ("createAttempt",)
+
+
+def job_id_for(actor: str, idempotency_key: str) -> str:
+    return "job_" + hashlib.sha256(f"{actor}\x00{idempotency_key}".encode()).hexdigest()[:32]
+
+
+def _contact_ids(contact_ids: Iterable[Any], limit: int) -> Iterator[str]:
+    if isinstance(contact_ids, Sized) and len(contact_ids) > limit:
+        raise InvalidInput(
+            f"a bulk job takes at most {limit} recipients", code="TOO_MANY_RECIPIENTS", details={"max": limit}
+        )
+    for n, contact_id in enumerate(contact_ids, start=1):
+        if n > limit:
+            raise InvalidInput(
+                f"a bulk job takes at most {limit} recipients",
+                code="TOO_MANY_RECIPIENTS",
+                details={"max": limit},
+            )
+        if not isinstance(contact_id, str) or not contact_id.strip():
+            raise InvalidInput("every contact id must be a non-empty string", code="INVALID_CONTACT_ID")
+        yield contact_id
+
+
+class BulkService:
+    def __init__(
+        self,
+        tables: Tables,
+        clock: Clock,
+        queues: Queues,
+        decider: Decider,
+        audit: AuditTrail,
+        *,
+        max_recipients: int = MAX_RECIPIENTS,
+    ) -> None:
+        self._clock = clock
+        self._queue = queues[BULK_QUEUE]
+        self._decider = decider
+        self._audit = audit
+        self._max = max_recipients
+        self.jobs = JobStore(tables, clock)
+        self.recipients = RecipientStore(tables, clock, self.jobs)
+
+    # -- validation -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _probe(
+        channel: str, content: Content, phone_number_id: str | None, contact_id: str
+    ) -> OutboundRequest:
+        # OutboundRequest's own checks: the ones POST /api/messages applies to channel and content.
+        return OutboundRequest(
+            contact_id=contact_id,
+            channel=channel,  # type: ignore[arg-type]
+            content=content,
+            origin="bulk",
+            phone_number_id=phone_number_id,
+        )
+
+    def _check_send_at(self, send_at: float | None) -> None:
+        if send_at is None:
+            return
+        if isinstance(send_at, bool) or not isinstance(send_at, int | float):
+            raise InvalidInput("sendAt must be epoch seconds", code="INVALID_SEND_AT")
+        if send_at > self._clock.now() + MAX_SCHEDULE_AHEAD:
+            raise InvalidInput(
+                "sendAt may be at most 35 days ahead",
+                code="INVALID_SEND_AT",
+                details={"maxSeconds": MAX_SCHEDULE_AHEAD},
+            )
+
+    # -- preflight --------------------------------------------------------------------------------
+
+    def preflight(
+        self,
+        *,
+        channel: str,
+        content: Content,
+        contact_ids: Iterable[Any],
+        phone_number_id: str | None = None,
+    ) -> dict[str, Any]:
+        """``{"total", "wouldSend", "refused": {CODE: n}, "opensConversations"}``; writes nothing."""
+        self._probe(channel, content, phone_number_id, "probe")
+        seen: set[str] = set()
+
+        def requests() -> Iterator[OutboundRequest]:
+            for contact_id in _contact_ids(contact_ids, self._max):
+                if contact_id in seen:  # one recipient per contact, as create does
+                    continue
+                seen.add(contact_id)
+                yield self._probe(channel, content, phone_number_id, contact_id)
+
+        return preflight(self._decider, requests()).to_dict()
+
+    # -- create -----------------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        actor: str,
+        channel: str,
+        content: Content,
+        contact_ids: Iterable[Any],
+        idempotency_key: str | None = None,
+        name: str = "",
+        phone_number_id: str | None = None,
+        send_at: float | None = None,
+        preflight_result: dict[str, Any] | None = None,
+    ) -> tuple[Job, bool]:
+        """Write the job and its recipients and enqueue its chunks; returns (job, created)."""
+        self._probe(channel, content, phone_number_id, "probe")
+        document = content_document(content)
+        self._check_send_at(send_at)
+        now = self._clock.now()
+        scheduled = send_at is not None and send_at > now
+        job_id = job_id_for(actor, idempotency_key) if idempotency_key else "job_" + uuid.uuid4().hex
+        digest = hashlib.sha256(
+            json.dumps(
+                {
+                    "channel": channel,
+                    "content": document,
+                    "phoneNumberId": phone_number_id,
+                    "sendAt": send_at,
+                    "name": name,
+                },
+                sort_keys=True,
+                default=str,
+            ).encode()
+        )
+        existing = self.jobs.get(job_id)
+        attempt = uuid.uuid4().hex
+        total = 0
+
+        def accepted() -> Iterator[str]:
+            nonlocal total
+            for contact_id in _contact_ids(contact_ids, self._max):
+                digest.update(b"\x00" + contact_id.encode())
+                if existing is not None:
+                    continue
+                if self._write_recipient(job_id, contact_id, attempt):
+                    total += 1
+                    yield contact_id
+
+        if existing is not None:
+            for _ in accepted():
+                pass
+            return self._repeat(existing, digest.hexdigest(), idempotency_key), False
+        if scheduled:
+            for _ in accepted():
+                pass
+        else:
+            self._enqueue(job_id, accepted())
+        if total == 0:
+            raise InvalidInput("a bulk job needs at least one recipient", code="NO_RECIPIENTS")
+        item: Item = {
+            "jobId": job_id,
+            "createdBy": actor,
+            "channel": channel,
+            "name": name,
+            "content": document,
+            "status": "scheduled" if scheduled else "pending",
+            "totalRecipients": total,
+            "createdAt": now,
+            "updatedAt": now,
+            "requestHash": digest.hexdigest(),
+            **{counter(s): 0 for s in RECIPIENT_STATUSES},
+            counter("pending"): total,
+        }
+        if phone_number_id:
+            item["phoneNumberId"] = phone_number_id
+        if send_at is not None:
+            item["sendAt"] = send_at
+        if idempotency_key:
+            item["idempotencyKey"] = idempotency_key
+        if preflight_result is not None:
+            item["preflight"] = preflight_result
+        if not self.jobs.create(item):
+            raced = self.jobs.require(job_id)
+            return self._repeat(raced, digest.hexdigest(), idempotency_key), False
+        self._audit.record(
+            actor,
+            "bulk.created",
+            "bulkJob",
+            job_id,
+            {"channel": channel, "totalRecipients": total, "status": item["status"]},
+        )
+        return Job(item), True
+
+    def _write_recipient(self, job_id: str, contact_id: str, attempt: str) -> bool:
+        """True when the recipient is this attempt's to count (new, or left by a dead earlier attempt)."""
+        if self.recipients.add(new_recipient(job_id, contact_id, attempt)):
+            return True
+        current = self.recipients.get(job_id, contact_id)
+        if current is None or current.get("createAttempt") == attempt:
+            return False  # listed twice in this request
+        # Adopt it, so a second listing in this request is recognised as a repeat.
+        return self.recipients.adopt(job_id, contact_id, str(current.get("createAttempt")), attempt)
+
+    def _repeat(self, job: Job, request_hash: str, key: str | None) -> Job:
+        if job.item.get("requestHash") != request_hash:
+            raise InvalidInput(
+                "this Idempotency-Key was already used for a different bulk job; use a new key",
+                code="IDEMPOTENCY_KEY_REUSED",
+                details={"idempotencyKey": key, "jobId": job.job_id},
+            )
+        return job
+
+    def _enqueue(self, job_id: str, recipient_ids: Iterable[str]) -> int:
+        batch: list[OutgoingMessage] = []
+        sent = 0
+        for chunk in chunks(job_id, recipient_ids):
+            batch.append(OutgoingMessage(chunk.body()))
+            if len(batch) == MAX_BATCH:
+                sent += len(self._queue.send_batch(batch))
+                batch = []
+        if batch:
+            sent += len(self._queue.send_batch(batch))
+        return sent
+
+    def enqueue_pending(self, job_id: str, statuses: tuple[str, ...] = ("pending", "sending")) -> int:
+        """Enqueue every recipient still ``pending`` — and ``sending``, so a claim a dead worker left
+        behind is resolved (a live one is handed back by the worker) — for resume, a due scheduled job,
+        a cancel; returns the chunks sent."""
+
+        def ids() -> Iterator[str]:
+            for status in statuses:
+                for item in self.recipients.iter_status(job_id, status):
+                    yield str(item["recipientId"])
+
+        return self._enqueue(job_id, ids())
+
+    # -- control ----------------------------------------------------------------------------------
+
+    def pause(self, job_id: str, actor: str) -> Job:
+        job = self.jobs.transition(
+            job_id,
+            "paused",
+            expect=("pending", "running"),
+            fields={"pausedBy": actor, "pauseReason": "OPERATOR"},
+        )
+        self._audit.record(actor, "bulk.paused", "bulkJob", job_id, {"reason": "OPERATOR"})
+        return job
+
+    def resume(self, job_id: str, actor: str) -> Job:
+        job = self.jobs.transition(job_id, "running", expect=("paused",), fields={"resumedBy": actor})
+        chunks_sent = self.enqueue_pending(job_id)
+        self._audit.record(actor, "bulk.resumed", "bulkJob", job_id, {"chunks": chunks_sent})
+        return settle(self.jobs, self.recipients, job_id) or job
+
+    def cancel(self, job_id: str, actor: str) -> Job:
+        """Cancelling: every unsent recipient (pending, deferred) becomes ``cancelled``; a send already
+        in flight finishes, then the job is ``cancelled``."""
+        self.jobs.transition(job_id, "cancelling", fields={"cancelledBy": actor})
+        marked = 0
+        for status in ("pending", "deferred"):
+            for item in self.recipients.iter_status(job_id, status):
+                if self.recipients.move(job_id, str(item["recipientId"]), status, "cancelled") is not None:
+                    marked += 1
+        self.enqueue_pending(job_id, ("sending",))  # in flight or left by a crash: resolved by a worker
+        self._audit.record(actor, "bulk.cancelled", "bulkJob", job_id, {"recipientsCancelled": marked})
+        return settle(self.jobs, self.recipients, job_id) or self.jobs.require(job_id)
+
+    def start_due(self) -> list[str]:
+        """Start every scheduled job whose ``sendAt`` has come; returns their ids."""
+        now = self._clock.now()
+        started: list[str] = []
+        for job in self._all("scheduled"):
+            if float(job.item.get("sendAt", 0)) > now:
+                continue
+            self.enqueue_pending(job.job_id)
+            try:
+                self.jobs.transition(job.job_id, "pending", expect=("scheduled",))
+            except Conflict:
+                continue
+            started.append(job.job_id)
+        return started
+
+    def retry_deferred(self, job_id: str) -> int:
+        """Deferred recipients whose 24 h have passed go back to pending and onto the queue."""
+        now = self._clock.now()
+        due = [
+            str(r["recipientId"])
+            for r in self.recipients.iter_status(job_id, "deferred")
+            if float(r.get("retryAt", 0)) <= now
+        ]
+        moved = [r for r in due if self.recipients.move(job_id, r, "deferred", "pending") is not None]
+        if moved:
+            requeue(self._queue, job_id, moved, 0)
+        return len(moved)
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        return self.jobs.require(job_id).view()
+
+    def _all(self, status: str) -> Iterator[Job]:
+        cursor: str | None = None
+        while True:
+            jobs, cursor = self.jobs.list(status, limit=100, cursor=cursor)
+            yield from jobs
+            if cursor is None:
+                return
+
+    def list(
+        self, status: str | None = None, *, limit: int = 50, cursor: str | None = None
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
+        """Jobs newest first; one status pages with a cursor, all statuses answer the newest ``limit``."""
+        if status is not None:
+            if status not in JOB_STATUSES:
+                raise InvalidInput(f"unknown job status {status!r}", code="INVALID_STATUS")
+            jobs, next_cursor = self.jobs.list(status, limit=limit, cursor=cursor)
+            return [j.view() for j in jobs], next_cursor
+        merged: list[Job] = []
+        for each in JOB_STATUSES:
+            merged.extend(self.jobs.list(each, limit=limit)[0])
+        merged.sort(key=lambda j: float(j.item.get("createdAt", 0)), reverse=True)
+        return [j.view() for j in merged[:limit]], None
+
+    def recipient_page(
+        self, job_id: str, status: str | None = None, *, limit: int = 100, cursor: str | None = None
+    ) -> tuple[builtins.list[dict[str, Any]], str | None]:
+        self.jobs.require(job_id)
+        if status is not None and status not in RECIPIENT_STATUSES:
+            raise InvalidInput(f"unknown recipient status {status!r}", code="INVALID_STATUS")
+        items, next_cursor = self.recipients.by_status(job_id, status, limit=limit, cursor=cursor)
+        return [{k: v for k, v in i.items() if k not in _HIDDEN} for i in items], next_cursor

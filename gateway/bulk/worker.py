@@ -1,0 +1,431 @@
+"""The bulk worker: one chunk of recipients, each one ``gateway.send()`` with origin ``bulk``.
+
+For each recipient id of a chunk, in order: stop unless the job is ``running`` (a ``pending`` job is
+started by its first chunk; paused, cancelling and ended jobs stop the chunk, leaving the rest as they
+are: resume re-enqueues whatever is still pending); claim it (:meth:`RecipientStore.claim`); send it
+through the gateway under its derived message id; record the outcome (the counters follow each move);
+apply the provider error table (:mod:`gateway.bulk.errors`); watch the failure rate.
+
+What comes back (:class:`ChunkResult`) tells the consumer what to re-queue: recipients put back for a
+retry (a throttle, a pair-rate limit, a rate-limit wait longer than ``max_rate_wait``, the chunk's
+``deadline`` reached, a recipient another worker is still sending) and after how long. Nothing is ever
+dropped: a recipient not re-queued is final, cancelled, deferred, or pending in a paused job.
+
+Exceptions other than a per-message outcome (the store is down, the process is dying) propagate: the
+queue message is then not deleted and comes back after its visibility timeout; a recipient left
+``sending`` is resolved then (see :mod:`gateway.bulk.recipients`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gateway.bulk.chunks import Chunk, parse_chunk
+from gateway.bulk.content import content_from_document
+from gateway.bulk.errors import DAY, Action, rule_for
+from gateway.bulk.jobs import Job, JobStore
+from gateway.bulk.recipients import Claim, RecipientStore, message_id
+from gateway.clock import Clock
+from gateway.errors import Conflict, TooManyRequests
+from gateway.messages.repository import MessageRepository
+from gateway.messages.status import MessageStatus
+from gateway.outbound.ports import AuditTrail
+from gateway.outbound.records import outcome as stored_outcome
+from gateway.outbound.types import OutboundRequest, SendOutcome
+from gateway.store.conditions import eq
+from gateway.store.port import ConditionFailed, Tables, Update
+
+log = logging.getLogger("wecare.bulk.worker")
+
+FAILURE_RATE_KEY = "bulk.autoPause.failureRate"
+DEFAULT_FAILURE_RATE = 0.2
+FAILURE_WINDOW = 100
+UNREACHABLE_FLAG = "whatsappUnreachable"
+
+
+class Sender(Protocol):
+    """What the worker needs of :class:`~gateway.outbound.gateway.Gateway`."""
+
+    def send(self, request: OutboundRequest, *, max_rate_wait: float | None = None) -> SendOutcome: ...
+
+
+@dataclass
+class ChunkResult:
+    job_id: str
+    sent: int = 0
+    failed: int = 0
+    rejected: int = 0
+    deferred: int = 0
+    unknown: int = 0
+    skipped: int = 0  # already handled (final, cancelled, deferred) or claimed by someone else
+    retry: list[str] = field(default_factory=list)  # to re-queue, after ``retry_delay`` seconds
+    retry_delay: float = 0.0
+    stopped: str | None = None  # why the chunk stopped early: the job's status, "rate_wait", "backoff"…
+    job_status: str = ""
+
+
+def settle(jobs: JobStore, recipients: RecipientStore, job_id: str) -> Job | None:
+    """End the job when nothing is left to move: running → completed, cancelling → cancelled.
+
+    The counters are then recounted from the recipients (exact: no recipient can move any more).
+    """
+    job = jobs.get(job_id)
+    if job is None:
+        return None
+    target = {"running": "completed", "cancelling": "cancelled"}.get(job.status)
+    if target is None:
+        return job
+    busy = ("pending", "sending", "deferred") if target == "completed" else ("sending",)
+    if recipients.any_in(job_id, busy):
+        return job
+    try:
+        jobs.transition(job_id, target, expect=(job.status,))
+    except Conflict:
+        return jobs.get(job_id)
+    return jobs.reconcile(job_id)
+
+
+class FailureWindow:
+    """The outcomes of a job's last ``size`` provider attempts, in this process (thread-safe)."""
+
+    def __init__(self, size: int = FAILURE_WINDOW) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._windows: dict[str, deque[bool]] = {}
+
+    def add(self, job_id: str, failed: bool) -> tuple[int, float]:
+        """Record one attempt; returns (attempts in the window, failure rate)."""
+        with self._lock:
+            window = self._windows.setdefault(job_id, deque(maxlen=self._size))
+            window.append(failed)
+            return len(window), sum(window) / len(window)
+
+    def reset(self, job_id: str) -> None:
+        with self._lock:
+            self._windows.pop(job_id, None)
+
+
+class BulkWorker:
+    def __init__(
+        self,
+        tables: Tables,
+        clock: Clock,
+        gateway: Sender,
+        *,
+        audit: AuditTrail | None = None,
+        max_rate_wait: float = 5.0,
+        deadline_seconds: float | None = None,
+        min_attempts: int = FAILURE_WINDOW,
+        stale_after: float = 300.0,
+    ) -> None:
+        self._tables = tables
+        self._clock = clock
+        self._gateway = gateway
+        self._audit = audit
+        self._max_rate_wait = max_rate_wait
+        self._deadline = deadline_seconds
+        self._min_attempts = min_attempts
+        self._messages = MessageRepository(tables)
+        self.jobs = JobStore(tables, clock)
+        self.recipients = RecipientStore(tables, clock, self.jobs, stale_after=stale_after)
+        self.failures = FailureWindow()
+
+    # -- the one operation -------------------------------------------------------------------------
+
+    def process_chunk(self, body: str | Mapping[str, Any]) -> ChunkResult:
+        chunk = parse_chunk(body)
+        result = ChunkResult(chunk.job_id)
+        started = time.monotonic()
+        job = self._start(chunk, result)
+        if job is None:
+            return result
+        content = content_from_document(job.item["content"])
+        threshold = self._failure_threshold()
+        ids = chunk.recipient_ids
+        for index, recipient_id in enumerate(ids):
+            status = self._job_status(job.job_id)
+            if status != "running":
+                result.stopped = status
+                if status == "cancelling":
+                    self._resolve_for_cancel(job, ids[index:], result)
+                break
+            if self._deadline is not None and time.monotonic() - started >= self._deadline:
+                result.retry.extend(ids[index:])
+                result.stopped = "deadline"
+                break
+            claim = self.recipients.claim(job.job_id, recipient_id)
+            if claim is None:
+                if self.recipients.in_flight_elsewhere(job.job_id, recipient_id):
+                    result.retry.append(recipient_id)  # a live worker has it: check again later
+                else:
+                    result.skipped += 1
+                continue
+            request = OutboundRequest(
+                contact_id=str(claim.item["contactId"]),
+                channel=job.item["channel"],
+                content=content,
+                origin="bulk",
+                actor=f"bulk:{job.job_id}",
+                phone_number_id=job.item.get("phoneNumberId") or None,
+                message_id=claim.message_id,
+                context={"bulkJobId": job.job_id, "recipientId": recipient_id},
+            )
+            try:
+                outcome = self._gateway.send(request, max_rate_wait=self._max_rate_wait)
+            except TooManyRequests as exc:
+                # Nothing was stored for this id: put the recipient back and hand the rest back.
+                self._release(claim, job.job_id, recipient_id, same_attempt=True)
+                result.retry.extend(ids[index:])
+                result.retry_delay = max(result.retry_delay, float(exc.details.get("retryAfterSeconds", 1.0)))
+                result.stopped = "rate_wait"
+                break
+            if self._record(
+                job, claim, outcome, recipient_id=recipient_id, result=result, threshold=threshold
+            ):
+                result.retry.extend(ids[index + 1 :])
+                break
+        final = settle(self.jobs, self.recipients, job.job_id)
+        result.job_status = final.status if final is not None else ""
+        return result
+
+    # -- steps -------------------------------------------------------------------------------------
+
+    def _start(self, chunk: Chunk, result: ChunkResult) -> Job | None:
+        job = self.jobs.get(chunk.job_id)
+        if job is None or job.status == "scheduled":
+            # Not created yet (creation writes the job last) or not due: keep the chunk for later.
+            result.retry.extend(chunk.recipient_ids)
+            result.retry_delay = 5.0
+            result.stopped = "job_missing" if job is None else "scheduled"
+            result.job_status = job.status if job is not None else ""
+            return None
+        if job.status == "pending":
+            try:
+                job = self.jobs.transition(job.job_id, "running", expect=("pending",))
+            except Conflict:
+                job = self.jobs.require(job.job_id)
+        if job.status != "running":
+            result.stopped = job.status
+            if job.status == "cancelling":
+                self._resolve_for_cancel(job, chunk.recipient_ids, result)
+            final = settle(self.jobs, self.recipients, job.job_id)
+            result.job_status = final.status if final is not None else job.status
+            return None
+        return job
+
+    def _resolve_for_cancel(self, job: Job, ids: tuple[str, ...], result: ChunkResult) -> None:
+        """A cancelling job starts no send; a recipient a dead worker left ``sending`` still gets its
+        answer: the stored message's outcome when the send had persisted one, else ``cancelled``."""
+        for recipient_id in ids:
+            claim = self.recipients.take_over(job.job_id, recipient_id)
+            if claim is None:
+                if self.recipients.in_flight_elsewhere(job.job_id, recipient_id):
+                    result.retry.append(recipient_id)
+                continue
+            stored = self._messages.get(claim.message_id)
+            if stored is None:
+                self._finish(claim, job.job_id, recipient_id, "cancelled", {"finishedAt": self._clock.now()})
+                continue
+            self._record(
+                job,
+                claim,
+                stored_outcome(stored, replayed=True),
+                recipient_id=recipient_id,
+                result=result,
+                threshold=1.0,
+            )
+
+    def _job_status(self, job_id: str) -> str:
+        job = self.jobs.get(job_id)
+        return job.status if job is not None else ""
+
+    def _failure_threshold(self) -> float:
+        item = self._tables["SystemConfig"].get({"configKey": FAILURE_RATE_KEY})
+        value = item.get("configValue") if item is not None else None
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1:
+            return float(value)
+        return DEFAULT_FAILURE_RATE
+
+    def _release(self, claim: Claim, job_id: str, recipient_id: str, *, same_attempt: bool) -> None:
+        attempt = claim.attempt if same_attempt else claim.attempt + 1
+        self.recipients.move(
+            job_id,
+            recipient_id,
+            "sending",
+            "pending",
+            {"attempt": attempt, "messageId": message_id(job_id, recipient_id, attempt)},
+            extra=eq("claimedAt", claim.item["claimedAt"]),
+        )
+
+    def _finish(
+        self, claim: Claim, job_id: str, recipient_id: str, target: str, fields: Mapping[str, Any]
+    ) -> None:
+        moved = self.recipients.move(
+            job_id, recipient_id, "sending", target, fields, extra=eq("claimedAt", claim.item["claimedAt"])
+        )
+        if moved is None:
+            log.warning(
+                "bulk recipient changed hands before its result was recorded",
+                extra={"jobId": job_id, "recipientId": recipient_id, "status": target},
+            )
+
+    def _record(
+        self,
+        job: Job,
+        claim: Claim,
+        outcome: SendOutcome,
+        *,
+        recipient_id: str,
+        result: ChunkResult,
+        threshold: float,
+    ) -> bool:
+        """Record one outcome; True when the rest of the chunk must stop (and be re-queued)."""
+        job_id = job.job_id
+        now = self._clock.now()
+        base: dict[str, Any] = {"messageId": outcome.message_id, "finishedAt": now}
+        status = outcome.status
+        if status is MessageStatus.rejected:
+            self._finish(
+                claim,
+                job_id,
+                recipient_id,
+                "rejected",
+                {**base, "reasons": outcome.reasons, "errorDetails": {"reasons": outcome.reasons}},
+            )
+            result.rejected += 1
+            return False
+        if status in (MessageStatus.sent, MessageStatus.delivered, MessageStatus.read):
+            sent_at = outcome.message.get("statusTimestamps", {}).get("sent", now)
+            self._finish(claim, job_id, recipient_id, "sent", {**base, "sentAt": sent_at})
+            result.sent += 1
+            return self._watch(job, False, threshold)
+        if status is not MessageStatus.failed:
+            # sending / unknown: the first attempt's outcome is not known. Never resent.
+            self._finish(
+                claim,
+                job_id,
+                recipient_id,
+                "unknown",
+                {**base, "errorDetails": dict(outcome.error or {"code": "OUTCOME_UNKNOWN"})},
+            )
+            result.unknown += 1
+            return self._watch(job, True, threshold)
+        return self._provider_failure(
+            job, claim, outcome, recipient_id=recipient_id, result=result, threshold=threshold, base=base
+        )
+
+    def _provider_failure(
+        self,
+        job: Job,
+        claim: Claim,
+        outcome: SendOutcome,
+        *,
+        recipient_id: str,
+        result: ChunkResult,
+        threshold: float,
+        base: dict[str, Any],
+    ) -> bool:
+        job_id = job.job_id
+        error = dict(outcome.error or {})
+        if outcome.failure == "content":
+            self._finish(claim, job_id, recipient_id, "failed", {**base, "errorDetails": error})
+            result.failed += 1
+            return False
+        code, rule = rule_for(error)
+        details = {**error, "providerCode": code, "bulkAction": rule.action.value, "reason": rule.reason}
+        if rule.action in (Action.backoff, Action.delay_recipient):
+            self._release(claim, job_id, recipient_id, same_attempt=False)
+            result.retry.append(recipient_id)
+            result.retry_delay = max(result.retry_delay, rule.delay_seconds)
+            if rule.action is Action.backoff:
+                result.stopped = "backoff"
+                return True
+            return False
+        if rule.action is Action.defer:
+            if claim.item.get("deferredOnce"):
+                self._finish(claim, job_id, recipient_id, "failed", {**base, "errorDetails": details})
+                result.failed += 1
+                return False
+            attempt = claim.attempt + 1
+            self._finish(
+                claim,
+                job_id,
+                recipient_id,
+                "deferred",
+                {
+                    **base,
+                    "errorDetails": details,
+                    "retryAt": self._clock.now() + DAY,
+                    "deferredOnce": True,
+                    "attempt": attempt,
+                    "messageId": message_id(job_id, recipient_id, attempt),
+                },
+            )
+            result.deferred += 1
+            return False
+        if rule.action is Action.pause_job:
+            # Nothing was delivered: the recipient waits for resume under a fresh attempt id.
+            self._release(claim, job_id, recipient_id, same_attempt=False)
+            self.pause(job_id, rule.reason, {"providerCode": code})
+            result.stopped = "paused"
+            return False  # the loop sees the paused job and stops; resume re-enqueues the rest
+        if rule.action is Action.unreachable:
+            self._mark_unreachable(str(claim.item["contactId"]), code)
+        if rule.action is Action.template_required:
+            details["reasons"] = ["TEMPLATE_REQUIRED"]
+        self._finish(claim, job_id, recipient_id, "failed", {**base, "errorDetails": details})
+        result.failed += 1
+        return self._watch(job, True, threshold)
+
+    def _watch(self, job: Job, failed: bool, threshold: float) -> bool:
+        attempts, rate = self.failures.add(job.job_id, failed)
+        if attempts >= self._min_attempts and rate > threshold:
+            self.pause(
+                job.job_id,
+                "FAILURE_RATE",
+                {"failureRate": round(rate, 4), "threshold": threshold, "attempts": attempts},
+            )
+        return False
+
+    def pause(self, job_id: str, reason: str, details: Mapping[str, Any]) -> bool:
+        """The job pauses itself (an error code, the failure rate); audited as ``system:bulk``."""
+        try:
+            self.jobs.transition(
+                job_id,
+                "paused",
+                expect=("pending", "running"),
+                fields={"pauseReason": reason, "pauseDetails": dict(details), "pausedBy": "system:bulk"},
+            )
+        except Conflict:
+            return False
+        self.failures.reset(job_id)
+        log.warning("bulk job paused: %s", reason, extra={"jobId": job_id, "details": dict(details)})
+        if self._audit is not None:
+            try:
+                self._audit.record(
+                    "system:bulk", "bulk.paused", "bulkJob", job_id, {"reason": reason, **dict(details)}
+                )
+            except Exception:
+                log.exception("could not audit an automatic pause", extra={"jobId": job_id})
+        return True
+
+    def _mark_unreachable(self, contact_id: str, code: str | None) -> None:
+        with contextlib.suppress(ConditionFailed):  # the contact is gone: nothing to mark
+            self._tables["Contacts"].update(
+                {"contactId": contact_id},
+                Update(
+                    set={
+                        UNREACHABLE_FLAG: True,
+                        "whatsappUnreachableAt": self._clock.now(),
+                        "whatsappUnreachableCode": code or "",
+                    }
+                ),
+                condition=eq("kind", "contact"),
+            )
