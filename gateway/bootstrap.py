@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from gateway.audit import AuditLog
     from gateway.auth.identity import CognitoIdentity, LocalIdentity
     from gateway.auth.jwks import Fetch
+    from gateway.bulk.service import BulkService
+    from gateway.bulk.worker import BulkWorker
     from gateway.contacts.service import ContactService
     from gateway.decisions import DecisionService
     from gateway.dlq import DlqService
@@ -74,6 +77,8 @@ class Container:
     inbound: InboundService | None = None
     gateway: Gateway | None = None
     recovery: SendRecovery | None = None
+    bulk: BulkService | None = None
+    bulk_worker: BulkWorker | None = None
     metrics_token: SecretStr | None = None  # GET /metrics needs it as a bearer token when set
 
     def health(self) -> dict[str, object]:
@@ -97,6 +102,9 @@ class Container:
             worker.start()
 
     def stop_workers(self) -> None:
+        # Signal every worker first, then wait for each: the waits overlap instead of adding up.
+        for worker in self.workers:
+            worker.stop(timeout=0)
         for worker in self.workers:
             worker.stop()
 
@@ -157,7 +165,47 @@ def build_embedded(settings: Settings, clock: Clock | None = None) -> Container:
             PeriodicWorker("purge-expired", tables.purge_expired, interval=300.0),
         ]
     )
+    container.workers.extend(bulk_workers(container))
     return container
+
+
+# The embedded bulk consumers: an idle one polls every BULK_POLL_SECONDS, so a queued chunk starts
+# within about that long; a busy one takes chunk after chunk for up to BULK_DRAIN_SECONDS per run (so
+# stop() is seen between runs). Visibility: well above the worker's 120 s chunk deadline.
+BULK_POLL_SECONDS = 0.2
+BULK_DRAIN_SECONDS = 1.0
+BULK_VISIBILITY_SECONDS = 300.0
+
+
+def bulk_workers(container: Container) -> list[PeriodicWorker]:
+    """``BULK_WORKER_CONCURRENCY`` threads consuming ``bulk-queue``, and the scheduled-job starter.
+
+    Nothing runs until :meth:`Container.start_workers` (``wecare serve``); a container that is never
+    started consumes nothing.
+    """
+    from gateway.bulk.chunks import BULK_QUEUE
+    from gateway.bulk.consumer import poll_once
+
+    service = wired(container.bulk, "bulk")
+    worker = wired(container.bulk_worker, "bulk worker")
+    queue = container.queues[BULK_QUEUE]
+
+    def drain() -> int:
+        handled, started = 0, time.monotonic()
+        # Bounded in time, so a stop() is seen between chunks within about a second.
+        while time.monotonic() - started < BULK_DRAIN_SECONDS:
+            if poll_once(worker, queue, visibility_timeout=BULK_VISIBILITY_SECONDS) == 0:
+                break
+            handled += 1
+        return handled
+
+    threads = [
+        PeriodicWorker(f"bulk-worker-{n}", drain, interval=BULK_POLL_SECONDS)
+        for n in range(1, container.settings.BULK_WORKER_CONCURRENCY + 1)
+    ]
+    # Scheduled jobs (sendAt) start within a second of their time.
+    threads.append(PeriodicWorker("bulk-scheduler", service.start_due, interval=1.0))
+    return threads
 
 
 def default_policy_dir(settings: Settings) -> Path:
@@ -200,8 +248,7 @@ def wire_services(
     c.metrics_token = secrets.metrics_token
     bundle = load_bundle(default_policy_dir(s))
     engine = PolicyEngine(bundle)
-    c.policy = engine
-    c.bundle = bundle
+    c.policy, c.bundle = engine, bundle
     wire_identity(c, data_dir=s.WECARE_DATA_DIR, fetch=identity_fetch)
     audit, contacts = wired(c.audit, "audit"), wired(c.contacts, "contacts")
     c.decisions = DecisionService(c.tables, c.clock)
@@ -271,9 +318,28 @@ def wire_services(
     def replay_outbound_letter(payload: str) -> None:
         replay_outbound(gateway, payload)
 
-    # Both replay handlers are registered here, each running exactly the code the original handler ran.
+    # The replay handlers are registered here, each running exactly the code the original handler ran.
     dlq.register(INBOUND_DLQ, inbound.replay)
     dlq.register("outbound-dlq", replay_outbound_letter)
+    wire_bulk(c)
+
+
+def wire_bulk(container: Container) -> None:
+    """The bulk service and worker over the wired gateway, and the ``bulk-dlq`` replay handler
+    (part of :func:`wire_services`, after the gateway and the DLQ service exist)."""
+    from gateway.bulk import consumer
+    from gateway.bulk.chunks import BULK_QUEUE
+    from gateway.bulk.service import BulkService
+    from gateway.bulk.worker import BulkWorker
+
+    c = container
+    gateway, audit, dlq = wired(c.gateway, "gateway"), wired(c.audit, "audit"), wired(c.dlq, "dlq")
+    # The gateway decides each recipient's preflight (Gateway.decide) and sends each recipient.
+    c.bulk = BulkService(c.tables, c.clock, c.queues, gateway, audit)
+    worker = BulkWorker(c.tables, c.clock, gateway, audit=audit, max_rate_wait=5.0, deadline_seconds=120.0)
+    c.bulk_worker = worker
+    # A dead chunk is replayed through the consumer step its delivery ran: it resumes the unsent recipients.
+    dlq.register("bulk-dlq", consumer.dead_letter_handler(worker, c.queues[BULK_QUEUE]))
 
 
 def wire_identity(

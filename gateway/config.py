@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     REPORT_PREFIX: str = "base-wecare-digital/reports/"
     BULK_QUEUE_URL: str = ""
     BULK_CONFIRMATION_THRESHOLD: int = Field(default=20, ge=1)
+    # Worker threads consuming bulk-queue in the embedded default (8.4/13.6: 2..5).
+    BULK_WORKER_CONCURRENCY: int = Field(default=2, ge=2, le=5)
     # AI functions
     BEDROCK_KB_ID: str = "FZBPKGTOYE"
     BEDROCK_AGENT_ID: str = "HQNT0JXN8G"
@@ -154,6 +156,7 @@ _EXPECTS = {
     "ENVIRONMENT": "production, staging, preview or local",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
     "BULK_CONFIRMATION_THRESHOLD": "a whole number ≥ 1",
+    "BULK_WORKER_CONCURRENCY": "a whole number from 2 to 5",
 }
 
 

@@ -16,6 +16,7 @@ from gateway.api.gate import RequestGate
 from gateway.api.openapi import install_openapi
 from gateway.api.routes import (
     auth,
+    bulk,
     contacts,
     dlq,
     health,
@@ -69,7 +70,7 @@ def create_app(container: Container) -> FastAPI:
         return response
 
     app.include_router(health.router)
-    for module in (auth, users, contacts, messages, dlq, policies):
+    for module in (auth, users, contacts, messages, bulk, dlq, policies):
         app.include_router(module.router, prefix="/api")
     app.include_router(webhooks.router, prefix="/webhooks")
     if (UI_DIR / "index.html").exists():

@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 # Imported for real, not only for the type checker: FastAPI resolves these annotations at start-up.
 from gateway.auth.identity import CognitoIdentity, LocalIdentity
 from gateway.bootstrap import Container
+from gateway.bulk.service import BulkService
 from gateway.contacts.service import ContactService
 from gateway.decisions import DecisionService
 from gateway.dlq import DlqService
@@ -106,6 +107,12 @@ def get_inbound(container: ContainerDep) -> InboundService:
     return container.inbound
 
 
+def get_bulk(container: ContainerDep) -> BulkService:
+    if container.bulk is None:
+        raise Unavailable("bulk messaging is not configured on this server")
+    return container.bulk
+
+
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 PolicyDep = Annotated[PolicyEngine, Depends(get_policy)]
 DecisionsDep = Annotated[DecisionService, Depends(get_decisions)]
@@ -115,3 +122,4 @@ ContactsDep = Annotated[ContactService, Depends(get_contacts)]
 UsersDep = Annotated[UserService, Depends(get_users)]
 DlqDep = Annotated[DlqService, Depends(get_dlq)]
 InboundDep = Annotated[InboundService, Depends(get_inbound)]
+BulkDep = Annotated[BulkService, Depends(get_bulk)]

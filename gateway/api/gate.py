@@ -41,6 +41,9 @@ DEFAULT_BODY_LIMIT = 1024 * 1024  # every JSON body we accept is far smaller
 # Per (method, template) limits above the default: a single send may carry a media file as multipart.
 BODY_LIMITS: dict[tuple[str, str], int] = {
     ("POST", "/api/messages"): 100 * 1024 * 1024 + 64 * 1024,  # WhatsApp's largest media + the JSON part
+    # A job names up to 100,000 contact ids (at most 100 characters each) besides its content.
+    ("POST", "/api/bulk-jobs"): 12 * 1024 * 1024,
+    ("POST", "/api/bulk-jobs/preflight"): 12 * 1024 * 1024,
 }
 
 
@@ -76,7 +79,7 @@ class RequestGate:
             await self.app(scope, receive, send)
             return
         method = str(scope.get("method", "GET")).upper()
-        matches = [r for r in self._table() if r.pattern.match(path)]
+        matches = _most_literal([r for r in self._table() if r.pattern.match(path)])
         if not matches:
             await _json(
                 scope, receive, send, 404, error_body("NOT_FOUND", f"no such endpoint: {method} {path}")
@@ -125,6 +128,15 @@ class RequestGate:
             )
             return
         await self.app(scope, _bounded(receive, limit), send)
+
+
+def _most_literal(routes: list[_Route]) -> list[_Route]:
+    """The matching templates with the fewest parameters: ``/api/bulk-jobs/preflight`` is that route,
+    not a job called "preflight", so its ``Allow`` lists its own methods only."""
+    if not routes:
+        return routes
+    fewest = min(r.template.count("{") for r in routes)
+    return [r for r in routes if r.template.count("{") == fewest]
 
 
 def _bounded(receive: Receive, limit: int) -> Receive:

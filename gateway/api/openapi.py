@@ -123,6 +123,20 @@ _SENT: Final[Schema] = {
 }
 
 
+_JOB: Final[Schema] = {
+    "type": "object",
+    "required": ["job"],
+    "properties": {
+        "job": {
+            "type": "object",
+            "required": ["jobId", "status", "totalRecipients", "counts"],
+            "additionalProperties": True,
+            "description": "the bulk job, with its recipients' counts by status",
+        }
+    },
+}
+
+
 def _message_body() -> Schema:
     return {
         "required": True,
@@ -268,6 +282,35 @@ ROUTES: Final[Mapping[tuple[str, str], Route]] = {
             },
         },
     ),
+    ("POST", "/api/bulk-jobs"): Route(
+        errors={
+            409: "CONFIRMATION_REQUIRED: more recipients than BULK_CONFIRMATION_THRESHOLD and no valid "
+            "confirmationToken (details.confirmationToken, details.preflight)",
+            422: "INVALID_INPUT: the job is not valid; IDEMPOTENCY_KEY_REUSED; FILTER_NOT_SUPPORTED; "
+            "NO_RECIPIENTS; TOO_MANY_RECIPIENTS; INVALID_SEND_AT",
+        },
+        success={
+            "201": {
+                "description": "The job is created (or an Idempotency-Key repeat answered it)",
+                "headers": {
+                    "Idempotent-Replayed": {
+                        "description": "true on a repeat",
+                        "schema": {"type": "string", "enum": ["true"]},
+                    }
+                },
+                "content": {"application/json": {"schema": _JOB}},
+            }
+        },
+    ),
+    ("POST", "/api/bulk-jobs/preflight"): Route(
+        errors={422: "INVALID_INPUT: the job is not valid; FILTER_NOT_SUPPORTED; TOO_MANY_RECIPIENTS"}
+    ),
+    **{
+        ("POST", f"/api/bulk-jobs/{{job_id}}/{action}"): Route(
+            errors={409: "CONFLICT: the job cannot be moved from its current state (details.status)"}
+        )
+        for action in ("pause", "resume", "cancel")
+    },
     # The webhooks are public: their callers prove themselves by a signature, so a bad one is a 403, and
     # their bodies are read raw (verified, never validated into a 422).
     ("POST", "/webhooks/sns"): Route(

@@ -40,8 +40,10 @@ ROUTES: Mapping[tuple[str, str], Rule] = {
     ("GET", "/api/messages/{message_id}"): Viewer,
     # bulk
     ("POST", "/api/bulk-jobs"): Operator,
+    ("POST", "/api/bulk-jobs/preflight"): Operator,
     ("GET", "/api/bulk-jobs"): Viewer,
     ("GET", "/api/bulk-jobs/{job_id}"): Viewer,
+    ("GET", "/api/bulk-jobs/{job_id}/recipients"): Viewer,
     ("POST", "/api/bulk-jobs/{job_id}/pause"): Operator,
     ("POST", "/api/bulk-jobs/{job_id}/resume"): Operator,
     ("POST", "/api/bulk-jobs/{job_id}/cancel"): Operator,

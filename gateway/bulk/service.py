@@ -38,6 +38,7 @@ from gateway.errors import Conflict, InvalidInput
 from gateway.outbound.ports import AuditTrail
 from gateway.outbound.types import Content, OutboundRequest
 from gateway.queue.port import MAX_BATCH, OutgoingMessage, Queues
+from gateway.store.cursor import as_invalid_input
 from gateway.store.port import Item, Tables
 
 MAX_RECIPIENTS = 100_000
@@ -351,7 +352,8 @@ class BulkService:
         if status is not None:
             if status not in JOB_STATUSES:
                 raise InvalidInput(f"unknown job status {status!r}", code="INVALID_STATUS")
-            jobs, next_cursor = self.jobs.list(status, limit=limit, cursor=cursor)
+            with as_invalid_input():  # a cursor this API did not issue is the caller's mistake (422)
+                jobs, next_cursor = self.jobs.list(status, limit=limit, cursor=cursor)
             return [j.view() for j in jobs], next_cursor
         merged: list[Job] = []
         for each in JOB_STATUSES:
@@ -365,5 +367,6 @@ class BulkService:
         self.jobs.require(job_id)
         if status is not None and status not in RECIPIENT_STATUSES:
             raise InvalidInput(f"unknown recipient status {status!r}", code="INVALID_STATUS")
-        items, next_cursor = self.recipients.by_status(job_id, status, limit=limit, cursor=cursor)
+        with as_invalid_input():
+            items, next_cursor = self.recipients.by_status(job_id, status, limit=limit, cursor=cursor)
         return [{k: v for k, v in i.items() if k not in _HIDDEN} for i in items], next_cursor

@@ -62,6 +62,21 @@ class CursorCodec:
     def _tag(self, payload: bytes) -> bytes:
         return hmac.new(self._secret(), payload, hashlib.sha256).digest()[:_TAG_BYTES]
 
+    def sign(self, purpose: str, payload: bytes) -> str:
+        """A tag (base64url, full HMAC-SHA256) over ``payload`` for one ``purpose``, with the same key.
+
+        The signed bytes are ``"sign:" purpose NUL payload``: never a cursor's JSON (which starts with
+        ``{``), and never another purpose's, so a tag made for one use is refused by every other.
+        """
+        if not purpose or "\x00" in purpose:
+            raise ValueError("a signing purpose is a non-empty string without NUL")
+        message = b"sign:" + purpose.encode() + b"\x00" + payload
+        return _b64(hmac.new(self._secret(), message, hashlib.sha256).digest())
+
+    def verify(self, purpose: str, payload: bytes, tag: str) -> bool:
+        """Whether ``tag`` is :meth:`sign`'s for (``purpose``, ``payload``); compared in constant time."""
+        return hmac.compare_digest(tag.encode("utf-8", "replace"), self.sign(purpose, payload).encode())
+
     def encode(self, last_key: dict[str, Any], scope: str) -> str:
         payload = json.dumps({"k": last_key, "s": scope}, separators=(",", ":"), sort_keys=True).encode()
         return f"{_b64(payload)}.{_b64(self._tag(payload))}"

@@ -333,3 +333,10 @@ def test_malformed_json_names_the_body_not_a_character_offset(product: Product) 
     )
     assert reply.status_code == 422
     assert reply.json()["error"]["details"]["fields"][0]["field"] == "body"
+
+
+def test_a_literal_path_wins_over_a_parameter_for_allow(product: Product) -> None:
+    # /api/bulk-jobs/preflight is its own (POST) route, not GET /api/bulk-jobs/{job_id} for a job "preflight".
+    reply = product.client.get("/api/bulk-jobs/preflight", headers=product.auth("Viewer"))
+    assert reply.status_code == 405 and reply.headers["allow"] == "POST"
+    assert product.client.get("/api/bulk-jobs/job_x", headers=product.auth("Viewer")).status_code == 404

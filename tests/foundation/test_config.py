@@ -60,3 +60,14 @@ def test_live_outside_production_is_reported_with_the_other_problems() -> None:
     text = str(info.value)
     assert "SEND_MODE=LIVE is forbidden when ENVIRONMENT=staging" in text and "LOG_LEVEL" in text
     assert text.count("SEND_MODE=LIVE is forbidden") == 1
+
+
+def test_bulk_worker_concurrency_is_two_to_five() -> None:
+    assert load_settings("embedded", {}).BULK_WORKER_CONCURRENCY == 2
+    assert load_settings("embedded", {"BULK_WORKER_CONCURRENCY": "5"}).BULK_WORKER_CONCURRENCY == 5
+    for bad in ("1", "6", "two"):
+        with pytest.raises(ConfigError) as info:
+            load_settings("embedded", {"BULK_WORKER_CONCURRENCY": bad, "LOG_LEVEL": "LOUD"})
+        text = str(info.value)
+        assert "BULK_WORKER_CONCURRENCY" in text and "LOG_LEVEL" in text  # reported with the others
+        assert "a whole number from 2 to 5" in text

@@ -1,0 +1,314 @@
+"""The bulk HTTP API on the product as ``wecare serve`` composes it (``build_embedded`` over a tmp data
+dir: SQLite, local queue, local identity, DRY_RUN, the reviewed policy bundle), signed in for real."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.api.app import create_app
+from gateway.bootstrap import Container, build_embedded
+from gateway.bulk.chunks import BULK_DLQ, BULK_QUEUE
+from gateway.config import load_settings
+from gateway.store.conditions import eq
+
+PASSWORD = "correct horse battery"
+TEXT = {"body": "Our store opens at 9 tomorrow"}
+
+
+@dataclass
+class Product:
+    client: TestClient
+    container: Container
+
+    def auth(self, role: str) -> dict[str, str]:
+        users = self.container.users
+        assert users is not None
+        email = f"{role.lower()}@wecare.digital"
+        if users.find_by_email(email) is None:
+            users.create(email, role, password=PASSWORD, actor="test")
+        reply = self.client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+        assert reply.status_code == 200, reply.text
+        return {"Authorization": f"Bearer {reply.json()['accessToken']}"}
+
+    def contacts(self, n: int, *, opted_in: bool = True, tag: str = "c") -> list[str]:
+        service = self.container.contacts
+        assert service is not None
+        return [
+            str(
+                service.create(
+                    {"name": f"Contact {tag}{i}", "email": f"{tag}{i}@example.com", "optInEmail": opted_in},
+                    actor="test",
+                )["contactId"]
+            )
+            for i in range(n)
+        ]
+
+    def job_body(self, ids: list[str], **extra: Any) -> dict[str, Any]:
+        return {"channel": "email", "email": {"subject": "News", "text": "Hello"}, **extra} | {
+            "recipients": {"contactIds": ids}
+        }
+
+    def create(self, ids: list[str], role: str = "Operator", **extra: Any) -> Any:
+        return self.client.post("/api/bulk-jobs", headers=self.auth(role), json=self.job_body(ids, **extra))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        reply = self.client.get(f"/api/bulk-jobs/{job_id}", headers=self.auth("Viewer"))
+        assert reply.status_code == 200, reply.text
+        job: dict[str, Any] = reply.json()["job"]
+        return job
+
+    def outbound_by_contact(self) -> Counter[str]:
+        items = self.container.tables["Messages"].scan(filter=eq("direction", "outbound"), limit=10_000).items
+        return Counter(str(i["contactId"]) for i in items if i.get("status") == "sent")
+
+
+@pytest.fixture
+def product(tmp_path: Path) -> Iterator[Product]:
+    container = build_embedded(load_settings("embedded", {}, WECARE_DATA_DIR=tmp_path / "data"))
+    try:
+        yield Product(TestClient(create_app(container), raise_server_exceptions=False), container)
+    finally:
+        container.stop_workers()
+        container.close()
+
+
+COUNT_KEYS = {"sent", "failed", "rejected", "pending", "cancelled", "deferred"}
+
+
+def test_twenty_recipients_need_no_confirmation(product: Product) -> None:
+    ids = product.contacts(20)
+    reply = product.create(ids, name="twenty")
+    assert reply.status_code == 201, reply.text
+    job = reply.json()["job"]
+    assert job["status"] == "pending" and job["totalRecipients"] == 20 and job["name"] == "twenty"
+    assert set(job["counts"]) >= COUNT_KEYS and job["counts"]["pending"] == 20
+    assert job["preflight"]["total"] == 20 and job["preflight"]["wouldSend"] == 20
+    # Queued in one chunk, nothing sent until a worker runs.
+    assert product.container.queues[BULK_QUEUE].approximate_count() == 1
+    assert product.outbound_by_contact() == Counter()
+
+
+def test_twenty_one_need_a_token_bound_to_the_job(product: Product) -> None:
+    ids = product.contacts(21)
+    first = product.create(ids)
+    assert first.status_code == 409, first.text
+    error = first.json()["error"]
+    assert error["code"] == "CONFIRMATION_REQUIRED"
+    token = error["details"]["confirmationToken"]
+    assert error["details"]["preflight"] == {
+        "total": 21,
+        "wouldSend": 21,
+        "refused": {},
+        "opensConversations": 0,
+    }
+    assert product.container.tables["BulkJobs"].scan(limit=10).items == []  # nothing written
+    assert product.container.queues[BULK_QUEUE].approximate_count() == 0
+
+    # The token for this job does not confirm another: other content, other recipients, other creator.
+    other_content = product.client.post(
+        "/api/bulk-jobs",
+        headers=product.auth("Operator"),
+        json={
+            "channel": "email",
+            "email": {"subject": "Other", "text": "Hi"},
+            "recipients": {"contactIds": ids},
+        }
+        | {"confirmationToken": token},
+    )
+    other_recipients = product.create([*ids[:20], product.contacts(1, tag="x")[0]], confirmationToken=token)
+    other_creator = product.create(ids, role="Admin", confirmationToken=token)
+    for reply in (other_content, other_recipients, other_creator):
+        assert reply.status_code == 409, reply.text
+        refused = reply.json()["error"]
+        assert refused["code"] == "CONFIRMATION_REQUIRED" and refused["details"]["confirmationToken"] != token
+    assert product.container.tables["BulkJobs"].scan(limit=10).items == []
+
+    confirmed = product.create(ids, confirmationToken=token)
+    assert confirmed.status_code == 201, confirmed.text
+    job = confirmed.json()["job"]
+    assert job["totalRecipients"] == 21 and job["counts"]["pending"] == 21
+    assert product.job(job["jobId"])["counts"] == job["counts"]
+
+
+def test_idempotency_key_answers_the_same_job(product: Product) -> None:
+    ids = product.contacts(3)
+    headers = {**product.auth("Operator"), "Idempotency-Key": "campaign-42"}
+    first = product.client.post("/api/bulk-jobs", headers=headers, json=product.job_body(ids))
+    again = product.client.post("/api/bulk-jobs", headers=headers, json=product.job_body(ids))
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert first.json()["job"]["jobId"] == again.json()["job"]["jobId"]
+    changed = product.client.post("/api/bulk-jobs", headers=headers, json=product.job_body(ids[:2]))
+    assert changed.status_code == 422 and changed.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+
+def test_preflight_counts_a_mixed_population_and_writes_nothing(product: Product) -> None:
+    allowed = product.contacts(3, tag="ok")
+    no_opt_in = product.contacts(2, opted_in=False, tag="no")
+    deleted = product.contacts(1, tag="gone")
+    contacts = product.container.contacts
+    assert contacts is not None
+    contacts.delete(deleted[0], actor="test")
+    ids = [*allowed, *no_opt_in, *deleted, "ct_does_not_exist"]
+    reply = product.client.post(
+        "/api/bulk-jobs/preflight", headers=product.auth("Operator"), json=product.job_body(ids)
+    )
+    assert reply.status_code == 200, reply.text
+    result = reply.json()["preflight"]
+    assert result["total"] == 7 and result["wouldSend"] == 3 and result["opensConversations"] == 0
+    assert result["refused"]["OPT_IN_REQUIRED"] >= 2
+    assert result["refused"]["CONTACT_DELETED"] == 1 and result["refused"]["CONTACT_NOT_FOUND"] == 1
+    assert product.container.tables["BulkJobs"].scan(limit=10).items == []
+    assert product.container.tables["Messages"].scan(limit=10).items == []
+
+    # The real run agrees with the preflight (workers on).
+    created = product.create(ids)
+    assert created.status_code == 201, created.text
+    product.container.start_workers()
+    job = _wait_until_ended(product, created.json()["job"]["jobId"])
+    assert job["status"] == "completed"
+    assert job["counts"]["sent"] == result["wouldSend"]
+    assert job["counts"]["rejected"] == result["total"] - result["wouldSend"]
+
+
+def test_filters_are_not_supported_yet(product: Product) -> None:
+    reply = product.client.post(
+        "/api/bulk-jobs",
+        headers=product.auth("Operator"),
+        json={
+            "channel": "email",
+            "email": {"subject": "S", "text": "T"},
+            "recipients": {"filter": {"q": "ab"}},
+        },
+    )
+    assert reply.status_code == 422 and reply.json()["error"]["code"] == "FILTER_NOT_SUPPORTED"
+
+
+def test_pause_resume_cancel_and_an_invalid_transition(product: Product) -> None:
+    job_id = product.create(product.contacts(5)).json()["job"]["jobId"]
+    operator = product.auth("Operator")
+    paused = product.client.post(f"/api/bulk-jobs/{job_id}/pause", headers=operator)
+    assert paused.status_code == 200 and paused.json()["job"]["status"] == "paused"
+    again = product.client.post(f"/api/bulk-jobs/{job_id}/pause", headers=operator)
+    assert again.status_code == 409 and again.json()["error"]["details"]["status"] == "paused"
+    resumed = product.client.post(f"/api/bulk-jobs/{job_id}/resume", headers=operator)
+    assert resumed.status_code == 200 and resumed.json()["job"]["status"] == "running"
+    cancelled = product.client.post(f"/api/bulk-jobs/{job_id}/cancel", headers=operator)
+    assert cancelled.status_code == 200, cancelled.text
+    job = cancelled.json()["job"]
+    assert job["status"] == "cancelled" and job["counts"]["cancelled"] == 5
+    late = product.client.post(f"/api/bulk-jobs/{job_id}/resume", headers=operator)
+    assert late.status_code == 409 and late.json()["error"]["details"]["status"] == "cancelled"
+    assert product.client.post("/api/bulk-jobs/job_nope/pause", headers=operator).status_code == 404
+    assert product.client.get("/api/bulk-jobs/job_nope", headers=operator).status_code == 404
+    actions = {a["action"] for a in product.container.tables["AuditLogs"].scan(limit=1000).items}
+    assert {"bulk.created", "bulk.paused", "bulk.resumed", "bulk.cancelled"} <= actions
+
+
+def test_viewer_reads_but_cannot_create_or_control(product: Product) -> None:
+    ids = product.contacts(2)
+    job_id = product.create(ids).json()["job"]["jobId"]
+    viewer = product.auth("Viewer")
+    listed = product.client.get("/api/bulk-jobs", headers=viewer)
+    assert listed.status_code == 200 and [j["jobId"] for j in listed.json()["items"]] == [job_id]
+    assert product.client.get("/api/bulk-jobs", headers=viewer, params={"status": "pending"}).json()["items"]
+    recipients = product.client.get(f"/api/bulk-jobs/{job_id}/recipients", headers=viewer)
+    assert recipients.status_code == 200
+    assert sorted(r["contactId"] for r in recipients.json()["items"]) == sorted(ids)
+    assert product.job(job_id)["status"] == "pending"
+    assert product.create(ids, role="Viewer").status_code == 403
+    assert product.client.post(f"/api/bulk-jobs/{job_id}/pause", headers=viewer).status_code == 403
+    preflight = product.client.post("/api/bulk-jobs/preflight", headers=viewer, json=product.job_body(ids))
+    assert preflight.status_code == 403
+
+
+def test_jobs_list_newest_first(product: Product) -> None:
+    ids = product.contacts(1)
+    first = product.create(ids).json()["job"]["jobId"]
+    time.sleep(0.01)
+    second = product.create(ids).json()["job"]["jobId"]
+    items = product.client.get("/api/bulk-jobs", headers=product.auth("Viewer")).json()["items"]
+    assert [j["jobId"] for j in items] == [second, first]
+
+
+def _wait_until_ended(product: Product, job_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = product.job(job_id)
+        if job["status"] in ("completed", "cancelled", "failed") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
+
+
+def test_the_embedded_workers_send_each_recipient_exactly_once(product: Product) -> None:
+    assert product.container.settings.BULK_WORKER_CONCURRENCY == 2
+    names = [w.name for w in product.container.workers]
+    assert {"bulk-worker-1", "bulk-worker-2", "bulk-scheduler"} <= set(names)
+    a, b = product.contacts(12, tag="a"), product.contacts(8, tag="b")
+    jobs = [product.create(a).json()["job"]["jobId"], product.create([*b, *b]).json()["job"]["jobId"]]
+    product.container.start_workers()
+    for job_id in jobs:
+        job = _wait_until_ended(product, job_id)
+        assert job["status"] == "completed", job
+    assert product.job(jobs[0])["counts"]["sent"] == 12 and product.job(jobs[1])["counts"]["sent"] == 8
+    assert product.outbound_by_contact() == Counter({c: 1 for c in [*a, *b]})
+    started = time.monotonic()
+    product.container.stop_workers()
+    assert time.monotonic() - started < 3.0
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("wecare-bulk-")]
+    assert product.container.queues[BULK_QUEUE].approximate_count() == 0
+
+
+def test_a_scheduled_job_waits_then_starts(product: Product) -> None:
+    ids = product.contacts(2)
+    reply = product.create(ids, sendAt=time.time() + 1.5)
+    assert reply.status_code == 201, reply.text
+    job = reply.json()["job"]
+    assert job["status"] == "scheduled"
+    product.container.start_workers()
+    assert _wait_until_ended(product, job["jobId"])["status"] == "completed"
+    assert product.outbound_by_contact() == Counter({c: 1 for c in ids})
+
+
+def test_bulk_dlq_replay_resumes_a_dead_chunk(product: Product) -> None:
+    ids = product.contacts(4)
+    job_id = product.create(ids).json()["job"]["jobId"]
+    queue = product.container.queues[BULK_QUEUE]
+    [message] = queue.receive(1, visibility_timeout=60)
+    queue.delete(message.receipt_handle)
+    dlq = product.container.dlq
+    assert dlq is not None
+    dlq.dead_letter(BULK_DLQ, message.body, "StoreUnavailable: the chunk kept failing")
+    assert product.job(job_id)["counts"]["pending"] == 4
+
+    reply = product.client.post("/api/dlq/replay", headers=product.auth("Operator"), json={"queue": BULK_DLQ})
+    assert reply.status_code == 200, reply.text
+    report = reply.json()
+    assert report["queue"] == BULK_DLQ and report["replayed"] == 1 and report["failed"] == 0
+    job = product.job(job_id)
+    assert job["status"] == "completed" and job["counts"]["sent"] == 4, job
+    assert product.outbound_by_contact() == Counter({c: 1 for c in ids})
+    # A second replay of the same chunk sends nobody twice.
+    handler = dlq.handler(BULK_DLQ)
+    assert handler is not None
+    handler(message.body)
+    assert product.outbound_by_contact() == Counter({c: 1 for c in ids})
+
+
+def test_the_document_states_the_bulk_answers(product: Product) -> None:
+    paths = product.client.get("/openapi.json").json()["paths"]
+    create = paths["/api/bulk-jobs"]["post"]
+    assert {"201", "409", "422"} <= set(create["responses"])
+    assert any(p["name"] == "Idempotency-Key" for p in create["parameters"])
+    for action in ("pause", "resume", "cancel"):
+        assert {"200", "404", "409"} <= set(paths[f"/api/bulk-jobs/{{job_id}}/{action}"]["post"]["responses"])
+    assert "422" in paths["/api/bulk-jobs/preflight"]["post"]["responses"]
