@@ -205,6 +205,8 @@ def bulk_workers(container: Container) -> list[PeriodicWorker]:
     ]
     # Scheduled jobs (sendAt) start within a second of their time.
     threads.append(PeriodicWorker("bulk-scheduler", service.start_due, interval=1.0))
+    # Recipients deferred by provider code 131049 are retried once their 24 h have passed.
+    threads.append(PeriodicWorker("bulk-deferred", service.retry_deferred_due, interval=60.0))
     return threads
 
 

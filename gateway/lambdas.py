@@ -20,7 +20,10 @@ from mangum import Mangum
 
 from gateway.api.app import create_app
 from gateway.bootstrap import Container, build_lambda, wired
+from gateway.bulk.chunks import BULK_QUEUE, parse_chunk
+from gateway.bulk.consumer import handle_chunk
 from gateway.config import load_settings
+from gateway.errors import InvalidInput
 from gateway.logs import configure_logging, correlation_id
 
 log = logging.getLogger("wecare.lambda")
@@ -63,6 +66,53 @@ def inbound_whatsapp_handler(event: Mapping[str, Any], context: Any) -> dict[str
         summary: dict[str, Any] = {k: v for k, v in vars(result).items() if k != "errors"}
         log.info("inbound batch processed", extra={"result": summary})
         return summary
+    finally:
+        correlation_id.reset(token)
+
+
+def bulk_worker_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """bulk-worker: the SQS event source of ``bulk-queue`` (``ReportBatchItemFailures``).
+
+    Each record's chunk runs :func:`~gateway.bulk.consumer.handle_chunk`, exactly as the embedded
+    consumer runs it (recipients handed back are re-queued on ``bulk-queue`` with their delay). A
+    record that raises (the store is down; or its body is not a chunk) is reported in
+    ``batchItemFailures`` and the rest of the batch proceeds: SQS redelivers only those records, and
+    the queue's redrive policy moves one that keeps failing to ``bulk-dlq``.
+    """
+    token = _with_request_id(context)
+    try:
+        c = container()
+        worker = wired(c.bulk_worker, "bulk worker")
+        queue = c.queues[BULK_QUEUE]
+        failures: list[dict[str, str]] = []
+        for record in event.get("Records") or ():
+            message_id = str(record.get("messageId", ""))
+            body = record.get("body", "")
+            try:
+                parse_chunk(body)
+            except InvalidInput as exc:
+                log.error(
+                    "malformed bulk chunk reported as failed",
+                    extra={"messageId": message_id, "error": str(exc)},
+                )
+                failures.append({"itemIdentifier": message_id})
+                continue
+            try:
+                result = handle_chunk(worker, queue, body)
+            except Exception:
+                log.exception("bulk chunk failed; SQS will redeliver it", extra={"messageId": message_id})
+                failures.append({"itemIdentifier": message_id})
+                continue
+            log.info(
+                "bulk chunk processed",
+                extra={
+                    "messageId": message_id,
+                    "jobId": result.job_id,
+                    "sent": result.sent,
+                    "retry": len(result.retry),
+                },
+            )
+        return {"batchItemFailures": failures}
     finally:
         correlation_id.reset(token)
 

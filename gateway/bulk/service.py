@@ -332,6 +332,16 @@ class BulkService:
             requeue(self._queue, job_id, moved, 0)
         return len(moved)
 
+    def retry_deferred_due(self) -> dict[str, int]:
+        """:meth:`retry_deferred` for every ``running`` job (run it periodically); returns, per job,
+        the recipients re-queued (jobs with none due are left out)."""
+        retried: dict[str, int] = {}
+        for job in builtins.list(self._all("running")):
+            moved = self.retry_deferred(job.job_id)
+            if moved:
+                retried[job.job_id] = moved
+        return retried
+
     # -- reads ------------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@ dir: SQLite, local queue, local identity, DRY_RUN, the reviewed policy bundle), 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -312,3 +313,27 @@ def test_the_document_states_the_bulk_answers(product: Product) -> None:
     for action in ("pause", "resume", "cancel"):
         assert {"200", "404", "409"} <= set(paths[f"/api/bulk-jobs/{{job_id}}/{action}"]["post"]["responses"])
     assert "422" in paths["/api/bulk-jobs/preflight"]["post"]["responses"]
+
+
+def test_the_embedded_deferred_worker_requeues_due_deferred_recipients(product: Product) -> None:
+    (worker,) = [w for w in product.container.workers if w.name == "bulk-deferred"]
+    service = product.container.bulk
+    assert service is not None
+    job_id = product.create(product.contacts(1)).json()["job"]["jobId"]
+    queue = product.container.queues[BULK_QUEUE]
+    (message,) = queue.receive(10, visibility_timeout=600)
+    queue.delete(message.receipt_handle)
+    (recipient,) = service.recipients.iter_status(job_id, "pending")
+    rid = str(recipient["recipientId"])
+    # As the worker leaves a recipient refused with 131049: deferred for 24 h, the job running.
+    service.jobs.transition(job_id, "running", expect=("pending",))
+    later = time.time() + 3600
+    assert service.recipients.move(job_id, rid, "pending", "deferred", {"retryAt": later}) is not None
+    worker.run_once()
+    assert queue.approximate_count() == 0 and product.job(job_id)["counts"]["deferred"] == 1
+    assert service.recipients.move(job_id, rid, "deferred", "deferred", {"retryAt": time.time() - 1})
+    worker.run_once()
+    counts = product.job(job_id)["counts"]
+    assert (counts["deferred"], counts["pending"]) == (0, 1)
+    (again,) = queue.receive(10, visibility_timeout=600)
+    assert json.loads(again.body) == {"jobId": job_id, "recipientIds": [rid]}

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from channels.errors import ChannelRejected
-from gateway.bulk.chunks import BULK_QUEUE, Chunk
+from gateway.bulk.chunks import BULK_QUEUE, Chunk, parse_chunk
 from gateway.bulk.recipients import message_id
 from gateway.bulk.worker import FAILURE_RATE_KEY, BulkWorker
 from gateway.outbound.types import OutboundRequest, SendOutcome, TemplateContent
@@ -184,6 +184,34 @@ def test_131049_defers_once_then_fails(world: World) -> None:
     assert statuses(world, job_id) == Counter({"sent": 1, "failed": 1})
     assert service.get(job_id)["status"] == "completed"
     assert_counters_match(world, job_id)
+
+
+def test_the_periodic_retry_requeues_deferred_recipients_once_due(world: World) -> None:
+    job_id, ids = _create(world, 2, content=TemplateContent("hello", "en"))
+    _fail(world, 0, "131049")
+    drain(world, world.worker())
+    service, queue = world.service(), world.queues[BULK_QUEUE]
+    assert statuses(world, job_id) == Counter({"sent": 1, "deferred": 1})
+    assert service.retry_deferred_due() == {}  # not before its 24 h
+    world.clock.advance(24 * 3600 - 5)
+    assert service.retry_deferred_due() == {}
+    assert queue.approximate_count() == 0 and statuses(world, job_id)["deferred"] == 1
+    world.clock.advance(5)
+    assert service.retry_deferred_due() == {job_id: 1}
+    assert statuses(world, job_id) == Counter({"sent": 1, "pending": 1})
+    assert [parse_chunk(b).recipient_ids for b in _bodies(world)] == [(ids[0],)]
+    assert service.retry_deferred_due() == {}  # once: it is pending now, no longer deferred
+
+
+def test_the_periodic_retry_leaves_jobs_that_are_not_running(world: World) -> None:
+    job_id, _ = _create(world, 2, content=TemplateContent("hello", "en"))
+    _fail(world, 0, "131049")
+    drain(world, world.worker())
+    service = world.service()
+    service.pause(job_id, "usr_1")
+    world.clock.advance(24 * 3600)
+    assert service.retry_deferred_due() == {}
+    assert statuses(world, job_id)["deferred"] == 1
 
 
 @pytest.mark.parametrize("code", ["131048", "132015", "132016"])
