@@ -11,33 +11,14 @@ from typing import Any
 
 from gateway.errors import InvalidInput
 from gateway.outbound.types import Content, EmailContent, MediaContent, TemplateContent, TextContent
+from gateway.outbound.types import content_document as stored_document
 
 
 def content_document(content: Content) -> dict[str, Any]:
-    if isinstance(content, TextContent):
-        return {"type": "text", "body": content.body}
-    if isinstance(content, TemplateContent):
-        return {
-            "type": "template",
-            "name": content.name,
-            "language": content.language,
-            "components": [dict(c) for c in content.components],
-        }
-    if isinstance(content, EmailContent):
-        doc: dict[str, Any] = {"type": "email", "subject": content.subject}
-        if content.text is not None:
-            doc["text"] = content.text
-        if content.html is not None:
-            doc["html"] = content.html
-        return doc
-    if content.upload is not None or content.file_id is None:
+    """The message record's content document; bulk media must name a stored file."""
+    if isinstance(content, MediaContent) and (content.upload is not None or content.file_id is None):
         raise InvalidInput("bulk media must be given by fileId", code="BULK_MEDIA_BY_FILE_ID")
-    media: dict[str, Any] = {"type": "media", "mediaKind": content.media_kind, "fileId": content.file_id}
-    if content.caption is not None:
-        media["caption"] = content.caption
-    if content.filename is not None:
-        media["filename"] = content.filename
-    return media
+    return stored_document(content)
 
 
 def content_from_document(doc: Mapping[str, Any]) -> Content:

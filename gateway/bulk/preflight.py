@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gateway.outbound.records import Decided
@@ -26,13 +26,11 @@ class Decider(Protocol):
 class Preflight:
     total: int = 0
     would_send: int = 0
-    refused: Counter[str] | None = None
+    refused: Counter[str] = field(default_factory=Counter)
     opens_conversations: int = 0
 
     def add(self, decided: Decided) -> None:
         self.total += 1
-        if self.refused is None:
-            self.refused = Counter()
         if decided.decision.allowed:
             self.would_send += 1
             if decided.policy_input["tier"]["opensConversation"]:
@@ -45,7 +43,7 @@ class Preflight:
         return {
             "total": self.total,
             "wouldSend": self.would_send,
-            "refused": dict(sorted((self.refused or Counter()).items())),
+            "refused": dict(sorted(self.refused.items())),
             "opensConversations": self.opens_conversations,
         }
 

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import InvalidInput, NotFound
+from gateway.messages.status import INBOUND_STATUSES, OUTBOUND_STATUSES
 from gateway.store.conditions import And, Condition, SortKey, eq
 from gateway.store.port import InvalidCursor, Item, Table, Tables
 
-OUTBOUND_STATUSES = ("rejected", "sending", "sent", "delivered", "read", "failed", "unknown")
-INBOUND_STATUSES = ("received",)
-ALL_STATUSES = OUTBOUND_STATUSES + INBOUND_STATUSES
+ALL_STATUSES = tuple(s.value for s in (*OUTBOUND_STATUSES, *INBOUND_STATUSES))
 CHANNELS = ("whatsapp", "sms", "email")
 DIRECTIONS = ("outbound", "inbound")
 MAX_LIMIT = 200

@@ -91,6 +91,41 @@ _KIND_OF: Mapping[type, Kind] = {
 }
 
 
+def content_document(content: Content) -> dict[str, Any]:
+    """Content as stored on a message record (media bytes summarised, never stored)."""
+    if isinstance(content, TextContent):
+        return {"type": "text", "body": content.body}
+    if isinstance(content, TemplateContent):
+        return {
+            "type": "template",
+            "name": content.name,
+            "language": content.language,
+            "components": [dict(c) for c in content.components],
+        }
+    if isinstance(content, EmailContent):
+        doc: dict[str, Any] = {"type": "email", "subject": content.subject}
+        if content.text is not None:
+            doc["text"] = content.text
+        if content.html is not None:
+            doc["html"] = content.html
+        return doc
+    media: dict[str, Any] = {"type": "media", "mediaKind": content.media_kind}
+    if content.file_id is not None:
+        media["fileId"] = content.file_id
+    if content.upload is not None:
+        media["upload"] = {
+            "bytes": len(content.upload.content),
+            "sha256": hashlib.sha256(content.upload.content).hexdigest(),
+            "mimeType": content.upload.mime_type,
+        }
+    if content.caption is not None:
+        media["caption"] = content.caption
+    filename = content.filename or (content.upload.filename if content.upload else None)
+    if filename is not None:
+        media["filename"] = filename
+    return media
+
+
 @dataclass(frozen=True, kw_only=True)
 class OutboundRequest:
     """One message to one contact.
@@ -170,38 +205,7 @@ class OutboundRequest:
 
     def content_document(self) -> dict[str, Any]:
         """The content as stored on the message record (media bytes summarised, never stored)."""
-        content = self.content
-        if isinstance(content, TextContent):
-            return {"type": "text", "body": content.body}
-        if isinstance(content, TemplateContent):
-            return {
-                "type": "template",
-                "name": content.name,
-                "language": content.language,
-                "components": [dict(c) for c in content.components],
-            }
-        if isinstance(content, EmailContent):
-            doc: dict[str, Any] = {"type": "email", "subject": content.subject}
-            if content.text is not None:
-                doc["text"] = content.text
-            if content.html is not None:
-                doc["html"] = content.html
-            return doc
-        media: dict[str, Any] = {"type": "media", "mediaKind": content.media_kind}
-        if content.file_id is not None:
-            media["fileId"] = content.file_id
-        if content.upload is not None:
-            media["upload"] = {
-                "bytes": len(content.upload.content),
-                "sha256": hashlib.sha256(content.upload.content).hexdigest(),
-                "mimeType": content.upload.mime_type,
-            }
-        if content.caption is not None:
-            media["caption"] = content.caption
-        filename = content.filename or (content.upload.filename if content.upload else None)
-        if filename is not None:
-            media["filename"] = filename
-        return media
+        return content_document(self.content)
 
     def fingerprint(self) -> str:
         """A hash of everything that makes two requests "the same" (for Idempotency-Key reuse checks)."""

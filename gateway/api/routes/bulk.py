@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.api.deps import BulkDep, ContainerDep, PrincipalDep
-from gateway.api.routes.messages import EmailIn, MediaIn, TemplateIn, TextIn
+from gateway.api.routes.messages import EmailIn, MediaIn, TemplateIn, TextIn, require_one_content
 from gateway.bootstrap import Container
 from gateway.bulk import confirmation
 from gateway.bulk.content import content_document
@@ -74,12 +74,7 @@ class BulkJobIn(_Strict):
 
     @model_validator(mode="after")
     def _one_content(self) -> BulkJobIn:
-        given = [name for name in ("text", "media", "template", "email") if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "give exactly one of text, media, template or email"
-                + (f" (got {', '.join(given)})" if given else "")
-            )
+        require_one_content(self)
         if self.media is not None and self.media.fileId is None:
             raise ValueError("bulk media is sent by media.fileId (upload the file first)")
         return self

@@ -82,6 +82,16 @@ class EmailIn(_Strict):
         return self
 
 
+def require_one_content(body: BaseModel) -> None:
+    """A send names exactly one content: text, media, template or email (also for a bulk job)."""
+    given = [name for name in ("text", "media", "template", "email") if getattr(body, name) is not None]
+    if len(given) != 1:
+        raise ValueError(
+            "give exactly one of text, media, template or email"
+            + (f" (got {', '.join(given)})" if given else "")
+        )
+
+
 class MessageIn(_Strict):
     contactId: str = Field(min_length=1, max_length=100)
     channel: Literal["whatsapp", "sms", "email"]
@@ -95,12 +105,7 @@ class MessageIn(_Strict):
 
     @model_validator(mode="after")
     def _one_content(self) -> MessageIn:
-        given = [name for name in ("text", "media", "template", "email") if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "give exactly one of text, media, template or email"
-                + (f" (got {', '.join(given)})" if given else "")
-            )
+        require_one_content(self)
         return self
 
 
