@@ -337,8 +337,17 @@ def wire_bulk(container: Container) -> None:
     c = container
     gateway, audit, dlq = wired(c.gateway, "gateway"), wired(c.audit, "audit"), wired(c.dlq, "dlq")
     # The gateway decides each recipient's preflight (Gateway.decide) and sends each recipient.
-    c.bulk = BulkService(c.tables, c.clock, c.queues, gateway, audit)
-    worker = BulkWorker(c.tables, c.clock, gateway, audit=audit, max_rate_wait=5.0, deadline_seconds=120.0)
+    c.bulk = BulkService(c.tables, c.clock, c.queues, gateway, audit, tier=gateway.tier)
+    worker = BulkWorker(
+        c.tables,
+        c.clock,
+        gateway,
+        audit=audit,
+        max_rate_wait=5.0,
+        deadline_seconds=120.0,
+        stale_after=c.settings.BULK_CLAIM_STALE_SECONDS,
+        tier=gateway.tier,
+    )
     c.bulk_worker = worker
     # A dead chunk is replayed through the consumer step its delivery ran: it resumes the unsent recipients.
     dlq.register("bulk-dlq", consumer.dead_letter_handler(worker, c.queues[BULK_QUEUE]))

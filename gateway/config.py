@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     BULK_CONFIRMATION_THRESHOLD: int = Field(default=20, ge=1)
     # Worker threads consuming bulk-queue in the embedded default (8.4/13.6: 2..5).
     BULK_WORKER_CONCURRENCY: int = Field(default=2, ge=2, le=5)
+    # A recipient claimed (``sending``) longer ago than this was left by a dead worker and is resolved
+    # by a replay of its message id; it must exceed the longest chunk a worker holds (120 s).
+    BULK_CLAIM_STALE_SECONDS: float = Field(default=300.0, ge=1, le=43200)
     # AI functions
     BEDROCK_KB_ID: str = "FZBPKGTOYE"
     BEDROCK_AGENT_ID: str = "HQNT0JXN8G"
@@ -157,6 +160,7 @@ _EXPECTS = {
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR",
     "BULK_CONFIRMATION_THRESHOLD": "a whole number ≥ 1",
     "BULK_WORKER_CONCURRENCY": "a whole number from 2 to 5",
+    "BULK_CLAIM_STALE_SECONDS": "seconds from 1 to 43200",
 }
 
 

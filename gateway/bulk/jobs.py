@@ -28,8 +28,9 @@ reads use the counters and only the end of a job pays for a recount.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,6 +38,8 @@ from gateway.clock import Clock
 from gateway.errors import Conflict, NotFound
 from gateway.store.conditions import eq, not_exists
 from gateway.store.port import ConditionFailed, Item, Table, Tables, Update
+
+log = logging.getLogger("wecare.bulk.jobs")
 
 JobStatus = Literal[
     "scheduled", "pending", "running", "paused", "cancelling", "cancelled", "completed", "failed"
@@ -136,10 +139,14 @@ class Job:
 class JobStore:
     """Reads and conditional writes of ``BulkJobs``; the only writer of a job's status and counters."""
 
-    def __init__(self, tables: Tables, clock: Clock) -> None:
+    def __init__(
+        self, tables: Tables, clock: Clock, *, on_end: Callable[[str], object] | None = None
+    ) -> None:
         self._jobs: Table = tables["BulkJobs"]
         self._recipients: Table = tables["BulkRecipients"]
         self._clock = clock
+        # Called with the job id once a job reaches a terminal state (the tier reservation is released).
+        self._on_end = on_end
 
     def get(self, job_id: str) -> Job | None:
         item = self._jobs.get({"jobId": job_id})
@@ -191,12 +198,22 @@ class JobStore:
                 )
             except ConditionFailed:
                 continue  # someone moved it meanwhile: re-read and re-judge
+            if target in TERMINAL and self._on_end is not None:
+                self._ended(job_id)
             return Job(item)
         raise Conflict(
             f"bulk job {job_id} keeps changing; try again",
             code="INVALID_JOB_TRANSITION",
             details={"status": self.require(job_id).status, "target": target},
         )
+
+    def _ended(self, job_id: str) -> None:
+        assert self._on_end is not None
+        try:
+            self._on_end(job_id)
+        except Exception:
+            # The job has ended regardless; an unreleased reservation lapses on its own after 24 h.
+            log.exception("could not release what an ended bulk job held", extra={"jobId": job_id})
 
     def count_move(self, job_id: str, source: str, target: str, n: int = 1) -> None:
         """The counter half of a recipient move (see the module docstring)."""

@@ -28,7 +28,7 @@ from typing import Any
 
 from gateway.bulk.chunks import BULK_QUEUE, chunks
 from gateway.bulk.consumer import requeue
-from gateway.bulk.content import content_document
+from gateway.bulk.content import content_document, content_from_document
 from gateway.bulk.jobs import JOB_STATUSES, RECIPIENT_STATUSES, Job, JobStore, counter
 from gateway.bulk.preflight import Decider, preflight
 from gateway.bulk.recipients import RecipientStore, new_recipient
@@ -36,6 +36,7 @@ from gateway.bulk.worker import settle
 from gateway.clock import Clock
 from gateway.errors import Conflict, InvalidInput
 from gateway.outbound.ports import AuditTrail
+from gateway.outbound.tier import TierTracker
 from gateway.outbound.types import Content, OutboundRequest
 from gateway.queue.port import MAX_BATCH, OutgoingMessage, Queues
 from gateway.store.cursor import as_invalid_input
@@ -76,14 +77,16 @@ class BulkService:
         decider: Decider,
         audit: AuditTrail,
         *,
+        tier: TierTracker | None = None,
         max_recipients: int = MAX_RECIPIENTS,
     ) -> None:
         self._clock = clock
         self._queue = queues[BULK_QUEUE]
         self._decider = decider
         self._audit = audit
+        self._tier = tier
         self._max = max_recipients
-        self.jobs = JobStore(tables, clock)
+        self.jobs = JobStore(tables, clock, on_end=tier.release if tier is not None else None)
         self.recipients = RecipientStore(tables, clock, self.jobs)
 
     # -- validation -------------------------------------------------------------------------------
@@ -134,7 +137,10 @@ class BulkService:
                 seen.add(contact_id)
                 yield self._probe(channel, content, phone_number_id, contact_id)
 
-        return preflight(self._decider, requests()).to_dict()
+        answer = preflight(self._decider, requests()).to_dict()
+        if channel == "whatsapp" and self._tier is not None:
+            answer["tier"] = self._tier.status().as_dict()
+        return answer
 
     # -- create -----------------------------------------------------------------------------------
 
@@ -173,29 +179,20 @@ class BulkService:
         )
         existing = self.jobs.get(job_id)
         attempt = uuid.uuid4().hex
-        total = 0
 
         def accepted() -> Iterator[str]:
-            nonlocal total
             for contact_id in _contact_ids(contact_ids, self._max):
                 digest.update(b"\x00" + contact_id.encode())
-                if existing is not None:
-                    continue
-                if self._write_recipient(job_id, contact_id, attempt):
-                    total += 1
+                if existing is None and self._write_recipient(job_id, contact_id, attempt):
                     yield contact_id
 
         if existing is not None:
             for _ in accepted():
                 pass
             return self._repeat(existing, digest.hexdigest(), idempotency_key), False
-        if scheduled:
-            for _ in accepted():
-                pass
-        else:
-            self._enqueue(job_id, accepted())
-        if total == 0:
-            raise InvalidInput("a bulk job needs at least one recipient", code="NO_RECIPIENTS")
+        total = self._write_all(
+            job_id, channel, accepted(), scheduled=scheduled, preflight_result=preflight_result
+        )
         item: Item = {
             "jobId": job_id,
             "createdBy": actor,
@@ -229,6 +226,51 @@ class BulkService:
             {"channel": channel, "totalRecipients": total, "status": item["status"]},
         )
         return Job(item), True
+
+    def _write_all(
+        self,
+        job_id: str,
+        channel: str,
+        recipient_ids: Iterator[str],
+        *,
+        scheduled: bool,
+        preflight_result: dict[str, Any] | None,
+    ) -> int:
+        """Write the recipients and (unless scheduled) enqueue their chunks; returns how many."""
+        total = 0
+
+        def counted() -> Iterator[str]:
+            nonlocal total
+            for recipient_id in recipient_ids:
+                total += 1
+                yield recipient_id
+
+        if scheduled:
+            for _ in counted():
+                pass
+        else:
+            # Capacity first, so no chunk is on the queue for a job the tier cannot carry (13.10).
+            reserved = self._reserve(job_id, channel, preflight_result)
+            try:
+                self._enqueue(job_id, counted())
+            except BaseException:
+                if reserved and self._tier is not None:
+                    self._tier.release(job_id)
+                raise
+        if total == 0:
+            if not scheduled and self._tier is not None:
+                self._tier.release(job_id)
+            raise InvalidInput("a bulk job needs at least one recipient", code="NO_RECIPIENTS")
+        return total
+
+    def _reserve(self, job_id: str, channel: str, preflight_result: dict[str, Any] | None) -> int:
+        """Reserve the conversations the job opens (its preflight's count); 422 TIER_LIMIT if they do
+        not fit in what is left of the rolling-24 h limit. Returns the slots reserved."""
+        if channel != "whatsapp" or self._tier is None:
+            return 0
+        needed = int((preflight_result or {}).get("opensConversations", 0))
+        self._tier.reserve(job_id, needed)
+        return needed
 
     def _write_recipient(self, job_id: str, contact_id: str, attempt: str) -> bool:
         """True when the recipient is this attempt's to count (new, or left by a dead earlier attempt)."""
@@ -311,6 +353,11 @@ class BulkService:
         for job in self._all("scheduled"):
             if float(job.item.get("sendAt", 0)) > now:
                 continue
+            try:
+                self._reserve(job.job_id, job.channel, self._due_preflight(job))
+            except InvalidInput as refused:
+                self._pause_for_tier(job.job_id, refused.details)
+                continue
             self.enqueue_pending(job.job_id)
             try:
                 self.jobs.transition(job.job_id, "pending", expect=("scheduled",))
@@ -318,6 +365,36 @@ class BulkService:
                 continue
             started.append(job.job_id)
         return started
+
+    def _pause_for_tier(self, job_id: str, details: dict[str, Any]) -> None:
+        """A due job the tier cannot carry now waits, paused with the numbers, for an operator (on
+        resume its sends draw on whatever capacity is left, recipient by recipient)."""
+        try:
+            self.jobs.transition(job_id, "pending", expect=("scheduled",))
+            self.jobs.transition(
+                job_id,
+                "paused",
+                expect=("pending",),
+                fields={"pauseReason": "TIER_LIMIT", "pauseDetails": details, "pausedBy": "system:bulk"},
+            )
+        except Conflict:
+            return  # cancelled meanwhile
+        self._audit.record(
+            "system:bulk", "bulk.paused", "bulkJob", job_id, {"reason": "TIER_LIMIT", **details}
+        )
+
+    def _due_preflight(self, job: Job) -> dict[str, Any] | None:
+        """The conversations a due scheduled job opens, decided now (its windows may have changed)."""
+        if job.channel != "whatsapp":
+            return None
+        content = content_from_document(job.item["content"])
+        ids = (str(r["contactId"]) for r in self.recipients.iter_status(job.job_id, "pending"))
+        return self.preflight(
+            channel=job.channel,
+            content=content,
+            contact_ids=ids,
+            phone_number_id=job.item.get("phoneNumberId") or None,
+        )
 
     def retry_deferred(self, job_id: str) -> int:
         """Deferred recipients whose 24 h have passed go back to pending and onto the queue."""

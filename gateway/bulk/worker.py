@@ -38,6 +38,7 @@ from gateway.messages.repository import MessageRepository
 from gateway.messages.status import MessageStatus
 from gateway.outbound.ports import AuditTrail
 from gateway.outbound.records import outcome as stored_outcome
+from gateway.outbound.tier import TierTracker
 from gateway.outbound.types import OutboundRequest, SendOutcome
 from gateway.store.conditions import eq
 from gateway.store.port import ConditionFailed, Tables, Update
@@ -124,6 +125,7 @@ class BulkWorker:
         deadline_seconds: float | None = None,
         min_attempts: int = FAILURE_WINDOW,
         stale_after: float = 300.0,
+        tier: TierTracker | None = None,
     ) -> None:
         self._tables = tables
         self._clock = clock
@@ -133,7 +135,8 @@ class BulkWorker:
         self._deadline = deadline_seconds
         self._min_attempts = min_attempts
         self._messages = MessageRepository(tables)
-        self.jobs = JobStore(tables, clock)
+        # A job that ends gives back the tier capacity it reserved and did not use.
+        self.jobs = JobStore(tables, clock, on_end=tier.release if tier is not None else None)
         self.recipients = RecipientStore(tables, clock, self.jobs, stale_after=stale_after)
         self.failures = FailureWindow()
 
@@ -162,9 +165,7 @@ class BulkWorker:
                 break
             claim = self.recipients.claim(job.job_id, recipient_id)
             if claim is None:
-                if self.recipients.in_flight_elsewhere(job.job_id, recipient_id):
-                    result.retry.append(recipient_id)  # a live worker has it: check again later
-                else:
+                if not self._hand_back_if_held(job.job_id, recipient_id, result):
                     result.skipped += 1
                 continue
             request = OutboundRequest(
@@ -226,8 +227,7 @@ class BulkWorker:
         for recipient_id in ids:
             claim = self.recipients.take_over(job.job_id, recipient_id)
             if claim is None:
-                if self.recipients.in_flight_elsewhere(job.job_id, recipient_id):
-                    result.retry.append(recipient_id)
+                self._hand_back_if_held(job.job_id, recipient_id, result)
                 continue
             stored = self._messages.get(claim.message_id)
             if stored is None:
@@ -241,6 +241,16 @@ class BulkWorker:
                 result=result,
                 threshold=1.0,
             )
+
+    def _hand_back_if_held(self, job_id: str, recipient_id: str, result: ChunkResult) -> bool:
+        """A recipient another worker holds is re-queued for when its claim would turn stale (a live
+        holder has finished by then; a dead one's claim can then be taken over)."""
+        wait = self.recipients.in_flight_elsewhere(job_id, recipient_id)
+        if wait is None:
+            return False
+        result.retry.append(recipient_id)
+        result.retry_delay = max(result.retry_delay, wait)
+        return True
 
     def _job_status(self, job_id: str) -> str:
         job = self.jobs.get(job_id)

@@ -41,7 +41,7 @@ from gateway.errors import TooManyRequests, Unavailable
 from gateway.messages.repository import MessageRepository
 from gateway.messages.status import MessageStatus
 from gateway.metrics import Metrics
-from gateway.outbound.compose import channel_message, resolve_media
+from gateway.outbound.compose import Media, channel_message, resolve_media
 from gateway.outbound.idempotency import (
     IDEMPOTENCY_KIND,
     IDEMPOTENCY_PREFIX,
@@ -61,7 +61,7 @@ from gateway.outbound.records import (
     outcome,
     send_status,
 )
-from gateway.outbound.tier import TierTracker
+from gateway.outbound.tier import Count, TierTracker
 from gateway.outbound.types import OutboundRequest, Outbox, SendOutcome
 from gateway.store.port import Item, Tables
 
@@ -77,6 +77,14 @@ __all__ = [
     "idempotent_message_id",
     "new_message_id",
 ]
+
+
+TIER_RACE_ATTEMPTS = 16
+
+
+def _bulk_job(request: OutboundRequest) -> str | None:
+    """The bulk job a recipient's send belongs to: its sends draw on the job's tier reservation."""
+    return request.context.get("bulkJobId") if request.origin == "bulk" else None
 
 
 class Gateway:
@@ -177,8 +185,52 @@ class Gateway:
         media = resolve_media(self._media, self._settings.MEDIA_BUCKET, request)
         phone_number_id = self.phone_number_id(request)
         buckets = self._limits.buckets(channel, phone_number_id)
+        admitted = self._admit(attempt, phone_number_id, media, buckets, max_rate_wait)
+        if isinstance(admitted, SendOutcome):
+            return admitted
+        contact, decided, prepared, counted = admitted
+        item = self._sending_row(attempt, decided, contact, prepared)
+        if not self._messages.insert(item):
+            # A concurrent identical request persisted first; it alone calls the driver.
+            if counted:
+                self._release_opening(request.contact_id, attempt.message_id)
+            return self._idempotency.replay_winner(attempt, item)
+        sent = self._deliver(attempt, decided, item, prepared, buckets)
+        if counted and sent.status is MessageStatus.failed:
+            # Definitively not delivered (a provider refusal): the recipient was not reached.
+            self._release_opening(request.contact_id, attempt.message_id)
+        return sent
+
+    # -- steps -------------------------------------------------------------------------------------
+
+    def _decide(self, request: OutboundRequest, phone_number_id: str) -> tuple[Item | None, Decided]:
+        """One decision on fresh facts: contact, window, tier counters, environment."""
+        now = self._clock.now()
+        contact = self._contact(request.contact_id)
+        in_window = window_open(contact, now, self._window_seconds)
+        tier = self._tier.snapshot(
+            request.channel, request.contact_id, in_window, now, job_id=_bulk_job(request)
+        )
+        policy_input = build_policy_input(
+            request, contact, now=now, settings=self._settings, tier=tier, phone_number_id=phone_number_id
+        )
+        return contact, Decided(policy_input, self._engine.evaluate(policy_input), now)
+
+    def _admit(
+        self,
+        attempt: Attempt,
+        phone_number_id: str,
+        media: Media | None,
+        buckets: tuple[Bucket, ...],
+        max_rate_wait: float | None,
+    ) -> SendOutcome | tuple[Item | None, Decided, PreparedRequest, bool]:
+        """Decide, build, take the rate tokens and (opening a conversation) a tier slot; a refusal is
+        the stored outcome. Returns (contact, decision, request, whether a tier slot was counted)."""
+        request, channel = attempt.request, attempt.request.channel
         limit_wait = self._max_rate_wait if max_rate_wait is None else max_rate_wait
         waited = 0.0
+        counted = False
+        races = 0
         while True:
             contact, decided = self._decide(request, phone_number_id)
             if not decided.decision.allowed:
@@ -189,32 +241,43 @@ class Gateway:
             except ContentInvalid as exc:
                 return self._fail_preflight(attempt, decided, exc)
             wait = self._limiter.try_acquire(buckets)
-            if wait <= 0:
+            if wait > 0:
+                self._check_wait(channel, waited, wait, limit_wait)
+                # Delayed, never dropped: wait, then decide again on fresh facts.
+                self._clock.sleep(wait)
+                waited += wait
+                continue
+            if not decided.policy_input["tier"]["opensConversation"]:
                 break
-            self._check_wait(channel, waited, wait, limit_wait)
-            # Delayed, never dropped: wait, then decide again on fresh facts.
-            self._clock.sleep(wait)
-            waited += wait
+            # The policy saw capacity; the ledger's compare-and-set is what holds it. Lost to a racing
+            # sender: decide again, on the numbers that now include the winner's count.
+            count = self._tier.count_opening(
+                request.contact_id,
+                message_id=attempt.message_id,
+                job_id=_bulk_job(request),
+                now=decided.now,
+            )
+            if count is not Count.full:
+                counted = count is Count.counted
+                break
+            races += 1
+            if races >= TIER_RACE_ATTEMPTS:
+                raise TooManyRequests(
+                    "the WhatsApp messaging limit is contended by other senders; retry shortly",
+                    code="RATE_LIMITED",
+                    details={"retryAfterSeconds": 1.0},
+                )
         if waited:
             self._metrics.observe("rate_limit_wait", waited, {"channel": channel})
-        item = self._sending_row(attempt, decided, contact, prepared)
-        if not self._messages.insert(item):
-            # A concurrent identical request persisted first; it alone calls the driver.
-            return self._idempotency.replay_winner(attempt, item)
-        return self._deliver(attempt, decided, item, prepared, buckets)
+        return contact, decided, prepared, counted
 
-    # -- steps -------------------------------------------------------------------------------------
-
-    def _decide(self, request: OutboundRequest, phone_number_id: str) -> tuple[Item | None, Decided]:
-        """One decision on fresh facts: contact, window, tier counters, environment."""
-        now = self._clock.now()
-        contact = self._contact(request.contact_id)
-        in_window = window_open(contact, now, self._window_seconds)
-        tier = self._tier.snapshot(request.channel, request.contact_id, in_window, now)
-        policy_input = build_policy_input(
-            request, contact, now=now, settings=self._settings, tier=tier, phone_number_id=phone_number_id
-        )
-        return contact, Decided(policy_input, self._engine.evaluate(policy_input), now)
+    def _release_opening(self, contact_id: str, message_id: str) -> None:
+        try:
+            self._tier.release_opening(contact_id, message_id)
+        except Exception:
+            # Keeping the slot overcounts by one: the safe side, so the failed send still stands.
+            self._metrics.inc("tier_record_errors_total")
+            log.exception("could not release a tier slot", extra={"messageId": message_id})
 
     def _check_wait(self, channel: str, waited: float, wait: float, limit: float | None) -> None:
         if limit is not None and waited + wait > limit:
@@ -411,11 +474,11 @@ class Gateway:
             )
         if decided.policy_input["tier"]["opensConversation"]:
             try:
-                self._tier.record_opening(attempt.request.contact_id, now)
+                self._tier.after_opening(now)
             except Exception:
                 self._metrics.inc("tier_record_errors_total")
                 log.exception(
-                    "could not count a conversation opening toward the tier",
+                    "could not check the tier alert after a conversation opening",
                     extra={"messageId": item["messageId"], "contactId": attempt.request.contact_id},
                 )
 

@@ -64,9 +64,11 @@ class World:
 
     def worker(self, **kw: Any) -> BulkWorker:
         kw.setdefault("stale_after", 0.0)
+        kw.setdefault("tier", self.tier)
         return BulkWorker(self.tables, self.clock, self.gateway, audit=self.audit, **kw)
 
     def service(self, **kw: Any) -> BulkService:
+        kw.setdefault("tier", self.tier)
         return BulkService(self.tables, self.clock, self.queues, self.gateway, self.audit, **kw)
 
     def add_contacts(self, n: int, prefix: str = "ct", **kw: Any) -> list[str]:

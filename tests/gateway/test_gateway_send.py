@@ -609,10 +609,10 @@ def test_bookkeeping_after_a_successful_send_never_fails_the_send(
     def broken_callback(_wamid: str) -> None:
         raise RuntimeError("inbound store unavailable")
 
-    def broken_opening(_contact_id: str, _now: float | None = None) -> bool:
+    def broken_alert_check(_now: float | None = None) -> None:
         raise RuntimeError("trackers unavailable")
 
-    tier.record_opening = broken_opening  # type: ignore[method-assign]
+    tier.after_opening = broken_alert_check  # type: ignore[method-assign]
     gateway = make_gateway(on_whatsapp_message_id=broken_callback)
     add_contact(tables)
     outcome = gateway.send(wa_template())

@@ -3,12 +3,16 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.alerts import LocalAlerts
 from gateway.clock import FakeClock
+from gateway.errors import InvalidInput
 from gateway.metrics import Metrics
 from gateway.outbound.tier import (
     CONFIG_KEY,
+    Count,
     TierTracker,
     alert_ratio_from_params,
     default_limit_from_params,
@@ -171,3 +175,54 @@ def test_only_warn_only_sends_may_use_counters_read_a_moment_ago(
     other.record_opening("ct_y", now + 0.6)
     # and the cached reading expires after a second.
     assert tier.snapshot("sms", "ct_a", window_open=False, now=now + 2).used24h == 2
+
+
+# -- the ledger: reservations and counts never exceed the limit together ---------------------------
+
+Op = tuple[str, int, int]
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(["reserve", "count", "count_for_job", "release_job", "release_opening", "advance"]),
+        st.integers(0, 3),  # which job / contact group
+        st.integers(0, 6),  # how many / which contact
+    ),
+    max_size=40,
+)
+
+
+@given(ops)
+@settings(max_examples=200, deadline=None)
+def test_the_ledger_never_commits_more_than_the_limit(steps: list[Op]) -> None:
+    clock = FakeClock(1_764_067_200.0)
+    tables = MemoryTables(clock)
+    metrics = Metrics()
+    tier = TierTracker(tables, clock, LocalAlerts(metrics), metrics, default_limit=7)
+    counted: dict[str, str] = {}  # contact -> message id, for sends that hold a slot
+    for n, (kind, group, amount) in enumerate(steps):
+        job, contact = f"job{group}", f"ct{group}_{amount}"
+        if kind == "reserve":
+            before = tier.status()
+            try:
+                tier.reserve(job, amount)
+            except InvalidInput as refused:
+                assert refused.code == "TIER_LIMIT" and amount > before.remaining + tier.held_by(job)
+        elif kind in ("count", "count_for_job"):
+            held = tier.held_by(job)
+            result = tier.count_opening(
+                contact, message_id=f"m{n}", job_id=job if kind == "count_for_job" else None
+            )
+            if result is Count.counted:
+                counted[contact] = f"m{n}"
+                if kind == "count_for_job" and held:
+                    assert tier.held_by(job) == held - 1  # drawn from the job's own reservation
+        elif kind == "release_job":
+            tier.release(job)
+            assert tier.held_by(job) == 0
+        elif kind == "release_opening" and contact in counted:
+            assert tier.release_opening(contact, counted.pop(contact)) is True
+        elif kind == "advance":
+            clock.advance(amount * 4 * 3600)
+            counted = {c: m for c, m in counted.items() if tier.already_counted(c)}
+        status = tier.status()
+        assert status.used24h + status.reserved <= status.limit
+        assert status.used24h >= len([c for c in counted if tier.already_counted(c)])
