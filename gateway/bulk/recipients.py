@@ -168,9 +168,14 @@ class RecipientStore:
             return None
         return Claim(taken, recovered=True)
 
-    def in_flight_elsewhere(self, job_id: str, recipient_id: str) -> bool:
+    def in_flight_elsewhere(self, job_id: str, recipient_id: str) -> float | None:
+        """None unless another worker holds the recipient (``sending``); then the seconds until its
+        claim counts as stale (at least 1), which is when to look again: sooner would only spin."""
         item = self.get(job_id, recipient_id)
-        return item is not None and item.get("status") == "sending"
+        if item is None or item.get("status") != "sending":
+            return None
+        age = self._clock.now() - float(item.get("claimedAt", 0))
+        return max(1.0, self.stale_after - age)
 
     def by_status(
         self, job_id: str, status: str | None = None, *, limit: int = 100, cursor: str | None = None
