@@ -286,8 +286,9 @@ ROUTES: Final[Mapping[tuple[str, str], Route]] = {
         errors={
             409: "CONFIRMATION_REQUIRED: more recipients than BULK_CONFIRMATION_THRESHOLD and no valid "
             "confirmationToken (details.confirmationToken, details.preflight)",
-            422: "INVALID_INPUT: the job is not valid; IDEMPOTENCY_KEY_REUSED; FILTER_NOT_SUPPORTED; "
-            "NO_RECIPIENTS; TOO_MANY_RECIPIENTS; INVALID_SEND_AT",
+            422: "INVALID_INPUT: the job is not valid; IDEMPOTENCY_KEY_REUSED; INVALID_FILTER; "
+            "TIER_LIMIT (details: needed, remaining, limit); NO_RECIPIENTS; TOO_MANY_RECIPIENTS; "
+            "INVALID_SEND_AT",
         },
         success={
             "201": {
@@ -303,7 +304,7 @@ ROUTES: Final[Mapping[tuple[str, str], Route]] = {
         },
     ),
     ("POST", "/api/bulk-jobs/preflight"): Route(
-        errors={422: "INVALID_INPUT: the job is not valid; FILTER_NOT_SUPPORTED; TOO_MANY_RECIPIENTS"}
+        errors={422: "INVALID_INPUT: the job is not valid; INVALID_FILTER; TOO_MANY_RECIPIENTS"}
     ),
     **{
         ("POST", f"/api/bulk-jobs/{{job_id}}/{action}"): Route(

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -143,6 +143,20 @@ class ContactService:
         except InvalidCursor as exc:
             raise InvalidInput(str(exc), code="INVALID_CURSOR", details={"field": "cursor"}) from None
         return ContactPage(page.items, page.cursor)
+
+    def matching_ids(self, q: str | None = None, *, opted_in: f.Channel | None = None) -> Iterator[str]:
+        """The ids of every active contact that matches ``q`` (all of them without one) and, with
+        ``opted_in``, has opted in to that channel — streamed a page at a time, never all held."""
+        flag = f.OPT_IN_FIELDS[opted_in] if opted_in is not None else None
+        cursor: str | None = None
+        while True:
+            page = self.search(q, limit=100, cursor=cursor) if q else self.list_page(limit=100, cursor=cursor)
+            for contact in page.items:
+                if flag is None or contact.get(flag) is True:
+                    yield str(contact["contactId"])
+            cursor = page.cursor
+            if cursor is None:
+                return
 
     def present(self, contact: Mapping[str, Any], *, history: bool = True) -> dict[str, Any]:
         return present(contact, self._clock.now(), history=history, window_seconds=self._window)

@@ -181,17 +181,60 @@ def test_preflight_counts_a_mixed_population_and_writes_nothing(product: Product
     assert job["counts"]["rejected"] == result["total"] - result["wouldSend"]
 
 
-def test_filters_are_not_supported_yet(product: Product) -> None:
-    reply = product.client.post(
-        "/api/bulk-jobs",
-        headers=product.auth("Operator"),
-        json={
-            "channel": "email",
-            "email": {"subject": "S", "text": "T"},
-            "recipients": {"filter": {"q": "ab"}},
-        },
+def _filter_body(**recipient_filter: Any) -> dict[str, Any]:
+    return {
+        "channel": "email",
+        "email": {"subject": "S", "text": "T"},
+        "recipients": {"filter": recipient_filter},
+    }
+
+
+def test_a_filter_is_resolved_at_creation_to_the_contacts_it_matches(product: Product) -> None:
+    members = product.contacts(3, tag="member")
+    product.contacts(2, opted_in=False, tag="member-out")
+    others = product.contacts(2, tag="guest")
+    operator = product.auth("Operator")
+    flight = product.client.post("/api/bulk-jobs/preflight", headers=operator, json=_filter_body(q="member"))
+    assert flight.status_code == 200, flight.text
+    # Search text alone: all five "member" contacts; the two not opted in are refused by the policy.
+    assert flight.json()["preflight"]["total"] == 5
+    assert flight.json()["preflight"]["refused"] == {"OPT_IN_REQUIRED": 2}
+    opted = product.client.post(
+        "/api/bulk-jobs", headers=operator, json=_filter_body(q="member", optedIn=True)
     )
-    assert reply.status_code == 422 and reply.json()["error"]["code"] == "FILTER_NOT_SUPPORTED"
+    assert opted.status_code == 201, opted.text
+    job = opted.json()["job"]
+    assert job["totalRecipients"] == 3
+    listed = product.client.get(f"/api/bulk-jobs/{job['jobId']}/recipients", headers=operator).json()
+    assert sorted(r["contactId"] for r in listed["items"]) == sorted(members)
+    everyone = product.client.post(
+        "/api/bulk-jobs/preflight", headers=operator, json=_filter_body(optedIn=True)
+    )
+    assert everyone.json()["preflight"]["total"] == len(members) + len(others)
+
+
+def test_an_empty_filter_is_refused_with_what_to_give(product: Product) -> None:
+    reply = product.client.post("/api/bulk-jobs", headers=product.auth("Operator"), json=_filter_body())
+    assert reply.status_code == 422
+    assert reply.json()["error"]["code"] == "INVALID_FILTER"
+    assert "optedIn" in reply.json()["error"]["message"]
+
+
+def test_a_confirmation_for_a_filter_is_bound_to_the_contacts_it_matched(product: Product) -> None:
+    product.contacts(21, tag="fan")
+    operator = product.auth("Operator")
+    body = _filter_body(q="fan", optedIn=True)
+    first = product.client.post("/api/bulk-jobs", headers=operator, json=body)
+    assert first.status_code == 409 and first.json()["error"]["details"]["preflight"]["total"] == 21
+    token = first.json()["error"]["details"]["confirmationToken"]
+    product.contacts(1, tag="fan-late")  # the filter now matches someone the operator never saw
+    stale = product.client.post("/api/bulk-jobs", headers=operator, json={**body, "confirmationToken": token})
+    assert stale.status_code == 409 and stale.json()["error"]["details"]["preflight"]["total"] == 22
+    fresh = stale.json()["error"]["details"]["confirmationToken"]
+    confirmed = product.client.post(
+        "/api/bulk-jobs", headers=operator, json={**body, "confirmationToken": fresh}
+    )
+    assert confirmed.status_code == 201 and confirmed.json()["job"]["totalRecipients"] == 22
 
 
 def test_pause_resume_cancel_and_an_invalid_transition(product: Product) -> None:

@@ -8,8 +8,9 @@ Thin: the body is validated here (the content models are ``POST /api/messages``'
 - ``POST /api/bulk-jobs`` → 201 ``{"job": {...}}``; above ``BULK_CONFIRMATION_THRESHOLD`` distinct
   recipients without a valid ``confirmationToken`` → 409 ``CONFIRMATION_REQUIRED`` with a fresh token
   and the preflight (a token for other content, recipients, channel or creator, or an expired one, is
-  answered the same way: see :mod:`gateway.bulk.confirmation`); recipients by ``filter`` → 422
-  ``FILTER_NOT_SUPPORTED`` (not implemented yet);
+  answered the same way: see :mod:`gateway.bulk.confirmation`); recipients by ``filter``
+  (``q`` and/or ``optedIn``) are the contacts it matches at creation time, and a confirmation is
+  bound to that resolved list; a WhatsApp job over the tier capacity left → 422 ``TIER_LIMIT``;
 - ``GET /api/bulk-jobs`` (newest first), ``GET /api/bulk-jobs/{job_id}``, its recipients;
 - ``POST /api/bulk-jobs/{job_id}/pause|resume|cancel`` → 200 ``{"job": ...}``; an invalid transition is
   409 with ``details.status`` the current state; an unknown job is 404.
@@ -17,19 +18,21 @@ Thin: the body is validated here (the content models are ``POST /api/messages``'
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.api.deps import BulkDep, ContainerDep, PrincipalDep
+from gateway.api.deps import BulkDep, ContactsDep, ContainerDep, PrincipalDep
 from gateway.api.routes.messages import EmailIn, MediaIn, TemplateIn, TextIn, require_one_content
 from gateway.bootstrap import Container
 from gateway.bulk import confirmation
 from gateway.bulk.content import content_document
 from gateway.bulk.jobs import JobStatus, RecipientStatus
 from gateway.bulk.service import MAX_RECIPIENTS
+from gateway.contacts.service import ContactService
 from gateway.errors import Conflict, InvalidInput
 from gateway.outbound.types import Content, EmailContent, MediaContent, TemplateContent, TextContent
 
@@ -48,7 +51,7 @@ class RecipientFilter(_Strict):
 
 
 class RecipientsIn(_Strict):
-    """Either a list of contact ids or a contact filter (the filter is not supported yet)."""
+    """Either a list of contact ids or a contact filter: search text and/or opted in to the channel."""
 
     contactIds: list[ContactId] | None = Field(default=None, min_length=1, max_length=MAX_RECIPIENTS)
     filter: RecipientFilter | None = None
@@ -96,19 +99,42 @@ def _content(body: BulkJobIn) -> Content:
     )
 
 
-def _contact_ids(body: BulkJobIn) -> list[str]:
-    if body.recipients.contactIds is None:
-        raise InvalidInput(
-            "recipients by filter are not supported yet; list the contact ids (recipients.contactIds)",
-            code="FILTER_NOT_SUPPORTED",
-            details={"field": "recipients.filter"},
+class Recipients:
+    """The recipients of a request, readable more than once (preflight, confirmation, create): the
+    listed ids, or the contacts the filter matches now — resolved again on each read, page by page."""
+
+    def __init__(self, body: BulkJobIn, contacts: ContactService) -> None:
+        self._ids = body.recipients.contactIds
+        self._filter = body.recipients.filter
+        self._channel = body.channel
+        self._contacts = contacts
+        if self._filter is not None and not self._filter.q and not self._filter.optedIn:
+            raise InvalidInput(
+                "a recipient filter needs search text (q) or optedIn: true (every contact opted in "
+                "to the channel)",
+                code="INVALID_FILTER",
+                details={"field": "recipients.filter"},
+            )
+
+    def ids(self) -> Iterator[str]:
+        if self._ids is not None:
+            return iter(self._ids)
+        assert self._filter is not None
+        return self._contacts.matching_ids(
+            self._filter.q or None, opted_in=self._channel if self._filter.optedIn else None
         )
-    return body.recipients.contactIds
+
+    def terms(self) -> str:
+        """What a confirmation binds: the resolved list (a filter that now matches others needs a new one)."""
+        return confirmation.recipients_digest(self.ids())
 
 
-def _preflight(bulk: BulkDep, body: BulkJobIn, content: Content, ids: list[str]) -> dict[str, Any]:
+def _preflight(bulk: BulkDep, body: BulkJobIn, content: Content, recipients: Recipients) -> dict[str, Any]:
     return bulk.preflight(
-        channel=body.channel, content=content, contact_ids=ids, phone_number_id=body.phoneNumberId
+        channel=body.channel,
+        content=content,
+        contact_ids=recipients.ids(),
+        phone_number_id=body.phoneNumberId,
     )
 
 
@@ -121,29 +147,31 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 
 
 @router.post("/bulk-jobs/preflight")
-def preflight_job(body: BulkJobIn, bulk: BulkDep) -> dict[str, Any]:
+def preflight_job(body: BulkJobIn, bulk: BulkDep, contacts: ContactsDep) -> dict[str, Any]:
     content = _content(body)
-    return {"preflight": _preflight(bulk, body, content, _contact_ids(body))}
+    return {"preflight": _preflight(bulk, body, content, Recipients(body, contacts))}
 
 
 @router.post("/bulk-jobs", status_code=201)
 def create_job(
     body: BulkJobIn,
     principal: PrincipalDep,
+    *,
     bulk: BulkDep,
+    contacts: ContactsDep,
     container: ContainerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     content = _content(body)
-    ids = _contact_ids(body)
-    result = _preflight(bulk, body, content, ids)
+    recipients = Recipients(body, contacts)
+    result = _preflight(bulk, body, content, recipients)
     threshold = container.settings.BULK_CONFIRMATION_THRESHOLD
-    if len(set(ids)) > threshold:
+    if result["total"] > threshold:
         terms = confirmation.JobTerms(
             creator=principal.user_id,
             channel=body.channel,
             content=content_document(content),
-            recipients=confirmation.recipients_digest(ids),
+            recipients=recipients.terms(),
             phone_number_id=body.phoneNumberId,
             send_at=body.sendAt,
         )
@@ -166,7 +194,7 @@ def create_job(
         actor=principal.user_id,
         channel=body.channel,
         content=content,
-        contact_ids=ids,
+        contact_ids=recipients.ids(),
         idempotency_key=idempotency_key,
         name=body.name,
         phone_number_id=body.phoneNumberId,
