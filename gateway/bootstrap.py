@@ -22,6 +22,7 @@ from gateway.config import ConfigError, SendMode, Settings
 from gateway.metrics import Metrics
 from gateway.queue.port import Queues
 from gateway.secrets import Secrets, load_local
+from gateway.store.objects import LocalObjects, MemoryObjects, ObjectStore, S3Objects
 from gateway.store.port import Tables
 from gateway.workers import PeriodicWorker
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from gateway.audit import AuditLog
     from gateway.auth.identity import CognitoIdentity, LocalIdentity
     from gateway.auth.jwks import Fetch
+    from gateway.bulk.report import BulkReports
     from gateway.bulk.service import BulkService
     from gateway.bulk.worker import BulkWorker
     from gateway.contacts.service import ContactService
@@ -63,6 +65,8 @@ class Container:
     metrics: Metrics
     alerts: Alerts
     runtime: str = "embedded"
+    # Generated files (bulk reports): the data dir's reports/ embedded, the report bucket in AWS.
+    objects: ObjectStore = field(default_factory=MemoryObjects)
     # Services, set by wire_services; a container from build_in_memory has none (the API answers 503
     # for a service that is absent, the CLI names it: see gateway.api.deps and wired()).
     policy: PolicyEngine | None = None
@@ -79,6 +83,7 @@ class Container:
     recovery: SendRecovery | None = None
     bulk: BulkService | None = None
     bulk_worker: BulkWorker | None = None
+    bulk_reports: BulkReports | None = None
     metrics_token: SecretStr | None = None  # GET /metrics needs it as a bearer token when set
 
     def health(self) -> dict[str, object]:
@@ -151,7 +156,16 @@ def build_embedded(settings: Settings, clock: Clock | None = None) -> Container:
         tables.close()
         raise
     metrics = Metrics()
-    container = Container(settings, clk, tables, queues, metrics, LocalAlerts(metrics), runtime="embedded")
+    container = Container(
+        settings,
+        clk,
+        tables,
+        queues,
+        metrics,
+        LocalAlerts(metrics),
+        runtime="embedded",
+        objects=LocalObjects(data_dir / "reports"),
+    )
     try:
         wire_services(container, secrets=load_local(os.environ))
     except Exception:
@@ -331,13 +345,19 @@ def wire_bulk(container: Container) -> None:
     (part of :func:`wire_services`, after the gateway and the DLQ service exist)."""
     from gateway.bulk import consumer
     from gateway.bulk.chunks import BULK_QUEUE
+    from gateway.bulk.ending import JobEnding
+    from gateway.bulk.report import BulkReports
     from gateway.bulk.service import BulkService
     from gateway.bulk.worker import BulkWorker
 
     c = container
     gateway, audit, dlq = wired(c.gateway, "gateway"), wired(c.audit, "audit"), wired(c.dlq, "dlq")
+    reports = BulkReports(c.tables, c.clock, c.objects)
+    c.bulk_reports = reports
+    # Once a job ends: its unused tier capacity back, its report written, its figures measured.
+    ending = JobEnding(gateway.tier, reports, c.metrics)
     # The gateway decides each recipient's preflight (Gateway.decide) and sends each recipient.
-    c.bulk = BulkService(c.tables, c.clock, c.queues, gateway, audit, tier=gateway.tier)
+    c.bulk = BulkService(c.tables, c.clock, c.queues, gateway, audit, tier=gateway.tier, on_end=ending)
     worker = BulkWorker(
         c.tables,
         c.clock,
@@ -347,6 +367,7 @@ def wire_bulk(container: Container) -> None:
         deadline_seconds=120.0,
         stale_after=c.settings.BULK_CLAIM_STALE_SECONDS,
         tier=gateway.tier,
+        on_end=ending,
     )
     c.bulk_worker = worker
     # A dead chunk is replayed through the consumer step its delivery ran: it resumes the unsent recipients.
@@ -533,7 +554,16 @@ def build_lambda(
     # Neither secret is needed to send (EUM Social holds the Meta credentials); without APP_SECRET the
     # Meta webhook stays closed.
     secrets = load_from_ssm(session.client("ssm"), settings.AMPLIFY_SSM_ENV_CONFIG, required=())
-    container = Container(settings, clk, tables, queues, metrics, alerts, runtime="lambda")
+    container = Container(
+        settings,
+        clk,
+        tables,
+        queues,
+        metrics,
+        alerts,
+        runtime="lambda",
+        objects=S3Objects(session.client("s3"), settings.REPORT_BUCKET, settings.REPORT_PREFIX),
+    )
     builders = default_builders(
         media_bucket=settings.MEDIA_BUCKET,
         media_prefix=settings.MEDIA_OUTBOUND_PREFIX,

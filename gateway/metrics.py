@@ -53,6 +53,7 @@ class Metrics:
         self._sums: dict[str, dict[Labels, list[float]]] = defaultdict(
             lambda: defaultdict(lambda: [0.0] * (2 + len(BUCKETS)))
         )
+        self._gauges: dict[str, dict[Labels, float]] = defaultdict(dict)
         self._namespace = namespace
         self._emf = emf_stream
 
@@ -72,6 +73,19 @@ class Metrics:
             if slot is not None:
                 total[2 + slot] += 1
         self._emit(name, key, seconds * 1000.0, "Milliseconds")
+
+    def gauge(
+        self, name: str, value: float, labels: Mapping[str, str] | None = None, unit: str = "None"
+    ) -> None:
+        """The latest value of ``name`` (e.g. the throughput of the last bulk job per channel)."""
+        key = _labels(labels)
+        with self._lock:
+            self._gauges[name][key] = value
+        self._emit(name, key, value, unit)
+
+    def gauge_value(self, name: str, labels: Mapping[str, str] | None = None) -> float | None:
+        with self._lock:
+            return self._gauges[name].get(_labels(labels))
 
     def counter(self, name: str, labels: Mapping[str, str] | None = None) -> float:
         with self._lock:
@@ -102,6 +116,9 @@ class Metrics:
             for name, series in sorted(self._counters.items()):
                 lines.append(f"# TYPE wecare_{name} counter")
                 lines.extend(f"wecare_{name}{_fmt(lbl)} {val:g}" for lbl, val in sorted(series.items()))
+            for name, latest in sorted(self._gauges.items()):
+                lines.append(f"# TYPE wecare_{name} gauge")
+                lines.extend(f"wecare_{name}{_fmt(lbl)} {val:g}" for lbl, val in sorted(latest.items()))
             for name, sums in sorted(self._sums.items()):
                 lines.append(f"# TYPE wecare_{name}_seconds histogram")
                 for lbl, values in sorted(sums.items()):

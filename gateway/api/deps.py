@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 # Imported for real, not only for the type checker: FastAPI resolves these annotations at start-up.
 from gateway.auth.identity import CognitoIdentity, LocalIdentity
 from gateway.bootstrap import Container
+from gateway.bulk.report import BulkReports
 from gateway.bulk.service import BulkService
 from gateway.contacts.service import ContactService
 from gateway.decisions import DecisionService
@@ -113,6 +114,12 @@ def get_bulk(container: ContainerDep) -> BulkService:
     return container.bulk
 
 
+def get_bulk_reports(container: ContainerDep) -> BulkReports:
+    if container.bulk_reports is None:
+        raise Unavailable("bulk reports are not configured on this server")
+    return container.bulk_reports
+
+
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 PolicyDep = Annotated[PolicyEngine, Depends(get_policy)]
 DecisionsDep = Annotated[DecisionService, Depends(get_decisions)]
@@ -123,3 +130,4 @@ UsersDep = Annotated[UserService, Depends(get_users)]
 DlqDep = Annotated[DlqService, Depends(get_dlq)]
 InboundDep = Annotated[InboundService, Depends(get_inbound)]
 BulkDep = Annotated[BulkService, Depends(get_bulk)]
+BulkReportsDep = Annotated[BulkReports, Depends(get_bulk_reports)]

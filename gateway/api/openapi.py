@@ -306,6 +306,19 @@ ROUTES: Final[Mapping[tuple[str, str], Route]] = {
     ("POST", "/api/bulk-jobs/preflight"): Route(
         errors={422: "INVALID_INPUT: the job is not valid; INVALID_FILTER; TOO_MANY_RECIPIENTS"}
     ),
+    ("GET", "/api/bulk-jobs/{job_id}/report"): Route(
+        success={
+            "200": {
+                "description": "The report: a CSV row per recipient (header contactId,address,status,"
+                "reasons,rule,providerErrorCode,providerMessageId,sentAt,messageId), or the JSON summary "
+                "(counts by status and reason, duration, throughput, bundle versions and digests)",
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"type": "object"}},
+                },
+            }
+        }
+    ),
     **{
         ("POST", f"/api/bulk-jobs/{{job_id}}/{action}"): Route(
             errors={409: "CONFLICT: the job cannot be moved from its current state (details.status)"}

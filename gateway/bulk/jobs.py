@@ -136,6 +136,28 @@ class Job:
         return doc
 
 
+def progress(job: Job, now: float) -> dict[str, float | None]:
+    """Rate and ETA (8.6) from the counters: recipients finished per second since the job started, and
+    the seconds the rest would take at that rate (None until there is a rate, or when nothing is left)."""
+    counts = job.counts()
+    started = job.item.get("runningAt")
+    ended = next(
+        (job.item.get(f"{s}At") for s in ("completed", "cancelled", "failed") if job.item.get(f"{s}At")), None
+    )
+    finished = job.total - counts["pending"] - counts["sending"] - counts["deferred"]
+    if started is None:
+        return {"elapsedSeconds": None, "ratePerSecond": None, "etaSeconds": None}
+    elapsed = max(0.0, float(ended if ended is not None else now) - float(started))
+    rate = finished / elapsed if elapsed > 0 and finished > 0 else None
+    left = counts["pending"] + counts["sending"]
+    eta = None if rate is None or job.status in TERMINAL or left == 0 else left / rate
+    return {
+        "elapsedSeconds": round(elapsed, 3),
+        "ratePerSecond": round(rate, 3) if rate is not None else None,
+        "etaSeconds": round(eta, 1) if eta is not None else None,
+    }
+
+
 class JobStore:
     """Reads and conditional writes of ``BulkJobs``; the only writer of a job's status and counters."""
 

@@ -193,6 +193,15 @@ class RecipientStore:
             if cursor is None:
                 return
 
+    def iter_all(self, job_id: str) -> Iterator[Item]:
+        """Every recipient of the job, a page of 1,000 at a time."""
+        cursor: str | None = None
+        while True:
+            items, cursor = self.by_status(job_id, None, limit=1000, cursor=cursor)
+            yield from items
+            if cursor is None:
+                return
+
     def any_in(self, job_id: str, statuses: tuple[str, ...]) -> bool:
         """Whether any recipient is in one of ``statuses`` (stops at the first found)."""
         cursor: str | None = None

@@ -23,13 +23,13 @@ import builtins
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any
 
 from gateway.bulk.chunks import BULK_QUEUE, chunks
 from gateway.bulk.consumer import requeue
 from gateway.bulk.content import content_document, content_from_document
-from gateway.bulk.jobs import JOB_STATUSES, RECIPIENT_STATUSES, Job, JobStore, counter
+from gateway.bulk.jobs import JOB_STATUSES, RECIPIENT_STATUSES, Job, JobStore, counter, progress
 from gateway.bulk.preflight import Decider, preflight
 from gateway.bulk.recipients import RecipientStore, new_recipient
 from gateway.bulk.worker import settle
@@ -78,6 +78,7 @@ class BulkService:
         audit: AuditTrail,
         *,
         tier: TierTracker | None = None,
+        on_end: Callable[[str], object] | None = None,
         max_recipients: int = MAX_RECIPIENTS,
     ) -> None:
         self._clock = clock
@@ -86,7 +87,11 @@ class BulkService:
         self._audit = audit
         self._tier = tier
         self._max = max_recipients
-        self.jobs = JobStore(tables, clock, on_end=tier.release if tier is not None else None)
+        # Once a job ends: by default its unused tier capacity is released (the composition root adds
+        # the report and the metrics: gateway.bulk.ending).
+        if on_end is None and tier is not None:
+            on_end = tier.release
+        self.jobs = JobStore(tables, clock, on_end=on_end)
         self.recipients = RecipientStore(tables, clock, self.jobs)
 
     # -- validation -------------------------------------------------------------------------------
@@ -422,7 +427,10 @@ class BulkService:
     # -- reads ------------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> dict[str, Any]:
-        return self.jobs.require(job_id).view()
+        return self._view(self.jobs.require(job_id))
+
+    def _view(self, job: Job) -> dict[str, Any]:
+        return {**job.view(), **progress(job, self._clock.now())}
 
     def _all(self, status: str) -> Iterator[Job]:
         cursor: str | None = None
@@ -441,12 +449,12 @@ class BulkService:
                 raise InvalidInput(f"unknown job status {status!r}", code="INVALID_STATUS")
             with as_invalid_input():  # a cursor this API did not issue is the caller's mistake (422)
                 jobs, next_cursor = self.jobs.list(status, limit=limit, cursor=cursor)
-            return [j.view() for j in jobs], next_cursor
+            return [self._view(j) for j in jobs], next_cursor
         merged: list[Job] = []
         for each in JOB_STATUSES:
             merged.extend(self.jobs.list(each, limit=limit)[0])
         merged.sort(key=lambda j: float(j.item.get("createdAt", 0)), reverse=True)
-        return [j.view() for j in merged[:limit]], None
+        return [self._view(j) for j in merged[:limit]], None
 
     def recipient_page(
         self, job_id: str, status: str | None = None, *, limit: int = 100, cursor: str | None = None

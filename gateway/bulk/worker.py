@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -126,6 +126,7 @@ class BulkWorker:
         min_attempts: int = FAILURE_WINDOW,
         stale_after: float = 300.0,
         tier: TierTracker | None = None,
+        on_end: Callable[[str], object] | None = None,
     ) -> None:
         self._tables = tables
         self._clock = clock
@@ -136,7 +137,9 @@ class BulkWorker:
         self._min_attempts = min_attempts
         self._messages = MessageRepository(tables)
         # A job that ends gives back the tier capacity it reserved and did not use.
-        self.jobs = JobStore(tables, clock, on_end=tier.release if tier is not None else None)
+        if on_end is None and tier is not None:
+            on_end = tier.release
+        self.jobs = JobStore(tables, clock, on_end=on_end)
         self.recipients = RecipientStore(tables, clock, self.jobs, stale_after=stale_after)
         self.failures = FailureWindow()
 

@@ -380,3 +380,28 @@ def test_the_embedded_deferred_worker_requeues_due_deferred_recipients(product: 
     assert (counts["deferred"], counts["pending"]) == (0, 1)
     (again,) = queue.receive(10, visibility_timeout=600)
     assert json.loads(again.body) == {"jobId": job_id, "recipientIds": [rid]}
+
+
+def test_the_report_is_downloaded_as_csv_or_json_and_stored_in_the_data_dir(product: Product) -> None:
+    ids = product.contacts(4) + product.contacts(1, opted_in=False, tag="out")
+    job_id = product.create(ids).json()["job"]["jobId"]
+    product.container.start_workers()
+    assert _wait_until_ended(product, job_id)["status"] == "completed"
+    viewer = product.auth("Viewer")
+    as_csv = product.client.get(f"/api/bulk-jobs/{job_id}/report?format=csv", headers=viewer)
+    assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")
+    assert "attachment" in as_csv.headers["content-disposition"]
+    lines = as_csv.text.splitlines()
+    assert lines[0].startswith("contactId,address,status")
+    assert sorted(line.split(",")[0] for line in lines[1:]) == sorted(ids)
+    as_json = product.client.get(f"/api/bulk-jobs/{job_id}/report?format=json", headers=viewer)
+    assert as_json.status_code == 200
+    assert as_json.json()["counts"] == {"sent": 4, "rejected": 1}
+    stored = product.container.settings.WECARE_DATA_DIR / "reports" / job_id / "report.csv"
+    assert stored.read_text() == as_csv.text.replace("\r\n", "\n") or stored.read_bytes() == as_csv.content
+    job = product.job(job_id)
+    assert job["ratePerSecond"] is not None and job["etaSeconds"] is None and job["elapsedSeconds"] >= 0
+    bad = product.client.get(f"/api/bulk-jobs/{job_id}/report?format=xml", headers=viewer)
+    assert bad.status_code == 422
+    missing = product.client.get("/api/bulk-jobs/job_nope/report", headers=viewer)
+    assert missing.status_code == 404

@@ -11,7 +11,8 @@ Thin: the body is validated here (the content models are ``POST /api/messages``'
   answered the same way: see :mod:`gateway.bulk.confirmation`); recipients by ``filter``
   (``q`` and/or ``optedIn``) are the contacts it matches at creation time, and a confirmation is
   bound to that resolved list; a WhatsApp job over the tier capacity left → 422 ``TIER_LIMIT``;
-- ``GET /api/bulk-jobs`` (newest first), ``GET /api/bulk-jobs/{job_id}``, its recipients;
+- ``GET /api/bulk-jobs`` (newest first), ``GET /api/bulk-jobs/{job_id}``, its recipients, its report
+  (``?format=csv|json``: the stored one of an ended job, this moment's for a running one);
 - ``POST /api/bulk-jobs/{job_id}/pause|resume|cancel`` → 200 ``{"job": ...}``; an invalid transition is
   409 with ``details.status`` the current state; an unknown job is 404.
 """
@@ -22,10 +23,10 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from gateway.api.deps import BulkDep, ContactsDep, ContainerDep, PrincipalDep
+from gateway.api.deps import BulkDep, BulkReportsDep, ContactsDep, ContainerDep, PrincipalDep
 from gateway.api.routes.messages import EmailIn, MediaIn, TemplateIn, TextIn, require_one_content
 from gateway.bootstrap import Container
 from gateway.bulk import confirmation
@@ -233,6 +234,18 @@ def list_recipients(
 ) -> dict[str, Any]:
     items, next_cursor = bulk.recipient_page(job_id, status, limit=limit, cursor=cursor)
     return {"items": items, "cursor": next_cursor}
+
+
+@router.get("/bulk-jobs/{job_id}/report")
+def download_report(job_id: str, reports: BulkReportsDep, format: Literal["csv", "json"] = "csv") -> Response:
+    body = reports.read(job_id, format)
+    if format == "json":
+        return Response(body, media_type="application/json")
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{job_id}-report.csv"'},
+    )
 
 
 @router.post("/bulk-jobs/{job_id}/pause")
