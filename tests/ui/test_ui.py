@@ -39,7 +39,6 @@ UNAVAILABLE = {
     "Forms": "forms",
     "Docs": "docs",
     "Invoice": "invoice",
-    "Bulk Messaging": "bulk",
     "Agent": "agent",
 }
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eum"

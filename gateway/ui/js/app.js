@@ -12,6 +12,7 @@ import { messagePage } from "./pages/message.js";
 import { decisionsPage, policiesPage } from "./pages/compliance.js";
 import { deadLettersPage } from "./pages/dlq.js";
 import { usersPage } from "./pages/users.js";
+import { bulkPage } from "./pages/bulk.js";
 import { unavailablePage } from "./pages/unavailable.js";
 
 const HOME = "/contacts";
@@ -27,7 +28,8 @@ const ROUTES = [
   { pattern: /^\/compliance\/policies$/, page: policiesPage, nav: "/compliance" },
   { pattern: /^\/dlq$/, page: deadLettersPage, nav: "/dlq", role: "Operator" },
   { pattern: /^\/users$/, page: usersPage, nav: "/users", role: "Admin" },
-  { pattern: /^\/(pay|link|forms|docs|invoice|bulk|agent)$/, page: unavailablePage },
+  { pattern: /^\/bulk$/, page: bulkPage, nav: "/bulk" },
+  { pattern: /^\/(pay|link|forms|docs|invoice|agent)$/, page: unavailablePage },
 ];
 
 let current = null; // the AbortController of the page on screen
