@@ -296,6 +296,11 @@ def wire_services(
         sns=SnsSignatureVerifier(s.SNS_TOPIC_ARN),
         meta=meta,
         metrics=c.metrics,
+        # A bulk recipient whose message fails after it was sent follows it (wired below: the bulk
+        # worker exists only after the gateway, which needs the inbound pipeline first).
+        on_delivery_failed=lambda message: (
+            c.bulk_worker.on_delivery_failed(message) if c.bulk_worker else None
+        ),
     )
     c.inbound = inbound
     outbox = Outbox()
@@ -368,6 +373,7 @@ def wire_bulk(container: Container) -> None:
         stale_after=c.settings.BULK_CLAIM_STALE_SECONDS,
         tier=gateway.tier,
         on_end=ending,
+        after_late_change=reports.write,
     )
     c.bulk_worker = worker
     # A dead chunk is replayed through the consumer step its delivery ran: it resumes the unsent recipients.

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from gateway.bulk.chunks import Chunk, parse_chunk
 from gateway.bulk.content import content_from_document
 from gateway.bulk.errors import DAY, Action, rule_for
-from gateway.bulk.jobs import Job, JobStore
+from gateway.bulk.jobs import TERMINAL, Job, JobStore
 from gateway.bulk.recipients import Claim, RecipientStore, message_id
 from gateway.clock import Clock
 from gateway.errors import Conflict, TooManyRequests
@@ -127,6 +127,7 @@ class BulkWorker:
         stale_after: float = 300.0,
         tier: TierTracker | None = None,
         on_end: Callable[[str], object] | None = None,
+        after_late_change: Callable[[str], object] | None = None,
     ) -> None:
         self._tables = tables
         self._clock = clock
@@ -140,6 +141,9 @@ class BulkWorker:
         if on_end is None and tier is not None:
             on_end = tier.release
         self.jobs = JobStore(tables, clock, on_end=on_end)
+        # A recipient of an ended job that changed afterwards (a late delivery failure): the report
+        # is written again.
+        self._after_late_change = after_late_change
         self.recipients = RecipientStore(tables, clock, self.jobs, stale_after=stale_after)
         self.failures = FailureWindow()
 
@@ -428,6 +432,64 @@ class BulkWorker:
             except Exception:
                 log.exception("could not audit an automatic pause", extra={"jobId": job_id})
         return True
+
+    # -- a failure reported later, by a delivery status -------------------------------------------------
+
+    def on_delivery_failed(self, message: Mapping[str, Any]) -> str | None:
+        """A bulk message the provider accepted and then reported ``failed`` (Meta's status webhook):
+        the recipient moves from ``sent`` by the same error table as a refusal at send time.
+
+        Running job: 131049 defers the recipient (retried once after 24 h), a throttle or pair-rate
+        code defers it for the rule's delay, the pause codes pause the job; otherwise (and whenever
+        the job has ended) the recipient is ``failed`` with the code, 131026 marking the contact
+        unreachable. Idempotent (it moves only a recipient still ``sent`` under this message id), so
+        a status applied twice, or replayed from the dead-letter queue, changes nothing more. Returns
+        the recipient's new status, or None when the message is not a bulk recipient's current send.
+        """
+        context = message.get("context") or {}
+        job_id, recipient_id = context.get("bulkJobId"), context.get("recipientId")
+        if not job_id or not recipient_id:
+            return None
+        recipient = self.recipients.get(str(job_id), str(recipient_id))
+        sent_id = str(message.get("messageId", ""))
+        if recipient is None or recipient.get("status") != "sent" or recipient.get("messageId") != sent_id:
+            return None
+        job = self.jobs.require(str(job_id))
+        running = job.status not in TERMINAL
+        error = dict(message.get("errorDetails") or {})
+        code, rule = rule_for(error)
+        details = {**error, "providerCode": code, "bulkAction": rule.action.value, "reason": rule.reason}
+        details["reportedBy"] = "deliveryStatus"
+        target, fields = "failed", {"errorDetails": details, "finishedAt": self._clock.now()}
+        retry_later = rule.action in (Action.defer, Action.backoff, Action.delay_recipient)
+        if running and retry_later and not recipient.get("deferredOnce"):
+            attempt = int(recipient.get("attempt", 0)) + 1
+            target = "deferred"
+            fields |= {
+                "retryAt": self._clock.now() + (DAY if rule.action is Action.defer else rule.delay_seconds),
+                "deferredOnce": rule.action is Action.defer,
+                "attempt": attempt,
+                "messageId": message_id(job.job_id, str(recipient_id), attempt),
+            }
+        elif rule.action is Action.template_required:
+            details["reasons"] = ["TEMPLATE_REQUIRED"]
+        moved = self.recipients.move(
+            job.job_id, str(recipient_id), "sent", target, fields, extra=eq("messageId", sent_id)
+        )
+        if moved is None:
+            return None  # moved meanwhile: whoever moved it owns the outcome
+        if rule.action is Action.unreachable:
+            self._mark_unreachable(str(recipient["contactId"]), code)
+        if rule.action is Action.pause_job and running:
+            self.pause(job.job_id, rule.reason, {"providerCode": code})
+        log.warning(
+            "bulk recipient failed after it was sent: %s",
+            code or error.get("code"),
+            extra={"jobId": job.job_id, "recipientId": recipient_id, "status": target},
+        )
+        if not running and self._after_late_change is not None:
+            self._after_late_change(job.job_id)
+        return target
 
     def _mark_unreachable(self, contact_id: str, code: str | None) -> None:
         with contextlib.suppress(ConditionFailed):  # the contact is gone: nothing to mark

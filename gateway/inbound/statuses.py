@@ -16,6 +16,7 @@ more, so whichever of the two writes lands second applies it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Literal
 
 from gateway.clock import Clock
@@ -47,10 +48,21 @@ def _error_details(update: StatusUpdate) -> dict[str, Any]:
 
 
 class StatusTracker:
-    def __init__(self, tables: Tables, clock: Clock, *, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        tables: Tables,
+        clock: Clock,
+        *,
+        metrics: Metrics | None = None,
+        on_failed: Callable[[Item], object] | None = None,
+    ) -> None:
         self._messages = MessageRepository(tables)
         self._clock = clock
         self._metrics = metrics
+        # Told of every message a ``failed`` status leaves failed (a bulk recipient then follows).
+        # It must be idempotent: it is told again when the same status comes twice or is replayed,
+        # and its error propagates, so the event is dead-lettered rather than the news lost.
+        self._on_failed = on_failed
 
     def find_outbound(self, whatsapp_message_id: str) -> Item | None:
         return self._messages.find_outbound(whatsapp_message_id)
@@ -120,6 +132,10 @@ class StatusTracker:
             raise InboundError(f"message {message_id} vanished while applying a status")
         if outcome != "stale":
             log.info("status %s", outcome, extra={"messageId": message_id, "status": update.status})
+        if update.status == "failed" and self._on_failed is not None:
+            stored = self._messages.get(message_id)
+            if stored is not None and stored.get("status") == "failed":
+                self._on_failed(stored)
         return outcome
 
     def _count(self, outcome: str) -> None:
