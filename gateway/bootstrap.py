@@ -55,6 +55,9 @@ S = TypeVar("S")
 
 log = logging.getLogger("wecare.bootstrap")
 
+# How long stop_workers waits for the background threads together (a job's end writes its report).
+STOP_TIMEOUT_SECONDS = 60.0
+
 
 @dataclass
 class Container:
@@ -106,14 +109,25 @@ class Container:
         for worker in self.workers:
             worker.start()
 
-    def stop_workers(self) -> None:
-        # Signal every worker first, then wait for each: the waits overlap instead of adding up.
+    def stop_workers(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+        # Signal every worker first, then wait for each: the waits overlap instead of adding up. A bulk
+        # worker hands the rest of its chunk back within a send; the end of a job (its report) may
+        # take longer, hence the generous wait.
+        if self.bulk_worker is not None:
+            self.bulk_worker.stop()
         for worker in self.workers:
             worker.stop(timeout=0)
+        deadline = time.monotonic() + timeout
         for worker in self.workers:
-            worker.stop()
+            worker.stop(timeout=max(0.0, deadline - time.monotonic()))
 
     def close(self) -> None:
+        busy = [w.name for w in self.workers if w.alive()]
+        if busy:
+            # Closing the store under a running thread can crash the process (SQLite); the process
+            # is ending anyway, and what those threads hold comes back by visibility timeout.
+            log.error("workers still running at close; the store is left open", extra={"workers": busy})
+            return
         self.tables.close()
         self.queues.close()
 
@@ -214,13 +228,15 @@ def bulk_workers(container: Container) -> list[PeriodicWorker]:
         return handled
 
     threads = [
-        PeriodicWorker(f"bulk-worker-{n}", drain, interval=BULK_POLL_SECONDS)
+        PeriodicWorker(f"bulk-worker-{n}", drain, interval=BULK_POLL_SECONDS, repeat_while_busy=True)
         for n in range(1, container.settings.BULK_WORKER_CONCURRENCY + 1)
     ]
     # Scheduled jobs (sendAt) start within a second of their time.
     threads.append(PeriodicWorker("bulk-scheduler", service.start_due, interval=1.0))
     # Recipients deferred by provider code 131049 are retried once their 24 h have passed.
     threads.append(PeriodicWorker("bulk-deferred", service.retry_deferred_due, interval=60.0))
+    # A job whose counters a crash left one move behind is recounted and ended once idle.
+    threads.append(PeriodicWorker("bulk-settle", service.settle_idle, interval=60.0))
     return threads
 
 

@@ -29,7 +29,15 @@ from typing import Any
 from gateway.bulk.chunks import BULK_QUEUE, chunks
 from gateway.bulk.consumer import requeue
 from gateway.bulk.content import content_document, content_from_document
-from gateway.bulk.jobs import JOB_STATUSES, RECIPIENT_STATUSES, Job, JobStore, counter, progress
+from gateway.bulk.jobs import (
+    JOB_STATUSES,
+    RECIPIENT_STATUSES,
+    TERMINAL,
+    Job,
+    JobStore,
+    counter,
+    progress,
+)
 from gateway.bulk.preflight import Decider, preflight
 from gateway.bulk.recipients import RecipientStore, new_recipient
 from gateway.bulk.worker import settle
@@ -423,6 +431,22 @@ class BulkService:
             if moved:
                 retried[job.job_id] = moved
         return retried
+
+    def settle_idle(self, idle_seconds: float = 120.0) -> builtins.list[str]:
+        """Recount and settle every running or cancelling job no recipient has moved in for
+        ``idle_seconds`` (run it periodically): a counter a crash left one move behind would otherwise
+        keep such a job open. Returns the jobs that ended."""
+        now = self._clock.now()
+        ended: builtins.list[str] = []
+        for status in ("running", "cancelling"):
+            for job in builtins.list(self._all(status)):
+                if now - float(job.item.get("updatedAt", now)) < idle_seconds:
+                    continue
+                self.jobs.reconcile(job.job_id)
+                final = settle(self.jobs, self.recipients, job.job_id)
+                if final is not None and final.status in TERMINAL:
+                    ended.append(job.job_id)
+        return ended
 
     # -- reads ------------------------------------------------------------------------------------
 

@@ -84,7 +84,12 @@ def settle(jobs: JobStore, recipients: RecipientStore, job_id: str) -> Job | Non
     if target is None:
         return job
     busy = ("pending", "sending", "deferred") if target == "completed" else ("sending",)
-    if recipients.any_in(job_id, busy):
+    # The counters first (one item already read): while they say a recipient is still to move, the
+    # job is not done, and the exact check — a query of the job's recipients — is not paid for on
+    # every chunk. A counter left behind by a crash (see gateway.bulk.jobs) is recounted by
+    # BulkService.settle_idle.
+    counts = job.counts()
+    if any(counts[s] > 0 for s in busy) or recipients.any_in(job_id, busy):
         return job
     try:
         jobs.transition(job_id, target, expect=(job.status,))
@@ -146,6 +151,11 @@ class BulkWorker:
         self._after_late_change = after_late_change
         self.recipients = RecipientStore(tables, clock, self.jobs, stale_after=stale_after)
         self.failures = FailureWindow()
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Finish the send in hand and hand the rest of every chunk back (the process is stopping)."""
+        self._stopping.set()
 
     # -- the one operation -------------------------------------------------------------------------
 
@@ -166,9 +176,12 @@ class BulkWorker:
                 if status == "cancelling":
                     self._resolve_for_cancel(job, ids[index:], result)
                 break
-            if self._deadline is not None and time.monotonic() - started >= self._deadline:
+            if self._stopping.is_set() or (
+                self._deadline is not None and time.monotonic() - started >= self._deadline
+            ):
+                # Handed back, not held: the rest of the chunk is re-queued for any worker.
                 result.retry.extend(ids[index:])
-                result.stopped = "deadline"
+                result.stopped = "stopping" if self._stopping.is_set() else "deadline"
                 break
             claim = self.recipients.claim(job.job_id, recipient_id)
             if claim is None:

@@ -79,6 +79,17 @@ def window_open(contact: Mapping[str, Any] | None, now: float, window_seconds: i
     return last > 0 and int(now) < last + window_seconds
 
 
+def _unreachable(contact: Mapping[str, Any], last_inbound: float) -> bool:
+    """Meta reported the number not on WhatsApp (131026) and the contact has not written to us on
+    WhatsApp since: a message from them proves the number reachable again, without a write."""
+    if not _flag(contact, "whatsappUnreachable"):
+        return False
+    marked = contact.get("whatsappUnreachableAt")
+    if not isinstance(marked, int | float) or isinstance(marked, bool):
+        return True  # marked, but when is unknown: fail closed
+    return float(marked) >= float(last_inbound)
+
+
 def contact_section(contact: Mapping[str, Any] | None) -> dict[str, Any]:
     if not is_real_contact(contact):
         return {
@@ -90,6 +101,7 @@ def contact_section(contact: Mapping[str, Any] | None) -> dict[str, Any]:
             "hasPhone": False,
             "hasEmail": False,
             "lastInboundMessageAt": 0,
+            "whatsappUnreachable": False,
         }
     assert contact is not None
     last = _epoch(contact.get("lastInboundMessageAt"))
@@ -103,6 +115,7 @@ def contact_section(contact: Mapping[str, Any] | None) -> dict[str, Any]:
         "hasEmail": _present(contact.get("email")),
         # Whole seconds when it is whole, so the stored document reads as the design shows it.
         "lastInboundMessageAt": int(last) if float(last).is_integer() else last,
+        "whatsappUnreachable": _unreachable(contact, last),
     }
 
 

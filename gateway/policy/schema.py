@@ -47,6 +47,11 @@ class ContactInput(_Strict):
     hasPhone: StrictBool
     hasEmail: StrictBool
     lastInboundMessageAt: EpochSeconds = Field(ge=0, description="0 = never wrote to us")
+    whatsappUnreachable: StrictBool = Field(
+        default=False,
+        json_schema_extra={"addedIn": "1.1.0"},
+        description="Meta reported the number not on WhatsApp (error 131026); cleared when they write to us",
+    )
 
 
 class EnvironmentInput(_Strict):
@@ -113,10 +118,26 @@ _SECTIONS: dict[str, dict[str, type]] = {
 }
 _SCALARS: dict[str, type] = {name: _PYTYPE[t] for name, t in INPUT_TYPES.items() if isinstance(t, str)}
 
+# Fields added to the input after its first version (marked ``addedIn``) carry a default, so a
+# document written before them (a stored policyInput replayed, an API caller not yet updated) still
+# evaluates as it did: the default is filled in, no rule errors on a field it could not have known.
+# Other fields are never defaulted: a missing one stays missing, and a rule reading it fails closed.
+_DEFAULTS: dict[str, dict[str, Any]] = {}
+for _name, _info in PolicyInput.model_fields.items():
+    if isinstance(_info.annotation, type) and issubclass(_info.annotation, BaseModel):
+        for _field, _spec in _info.annotation.model_fields.items():
+            extra = _spec.json_schema_extra
+            if isinstance(extra, dict) and "addedIn" in extra:
+                _DEFAULTS.setdefault(_name, {})[_field] = _spec.default
+
 
 def _conforms(doc: Mapping[str, Any]) -> bool:
     if type(doc) is not dict:
         return False
+    for name, defaults in _DEFAULTS.items():
+        present = doc.get(name)
+        if type(present) is dict and not present.keys() >= defaults.keys():
+            return False  # a default to fill in
     sections = _SECTIONS
     for key, value in doc.items():
         section = sections.get(key)
@@ -163,7 +184,7 @@ def normalize(doc: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
                 fixed = _fix(item, expected, (key, field), problems)
                 if fixed is not _DROP:
                     section[field] = fixed
-            out[key] = section
+            out[key] = _with_defaults(key, section)
         elif key in _SCALARS:
             fixed = _fix(value, _SCALARS[key], (key,), problems)
             if fixed is not _DROP:
@@ -174,6 +195,12 @@ def normalize(doc: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
 
 
 _DROP = object()
+
+
+def _with_defaults(name: str, section: dict[str, Any]) -> dict[str, Any]:
+    for field, default in _DEFAULTS.get(name, {}).items():
+        section.setdefault(field, default)
+    return section
 
 
 def _kind(value: Any) -> str:

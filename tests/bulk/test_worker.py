@@ -138,6 +138,10 @@ def test_131026_fails_and_marks_the_contact_unreachable(world: World) -> None:
     contact = world.tables["Contacts"].get({"contactId": ids[1]})
     assert contact is not None and contact["whatsappUnreachable"] is True
     assert_counters_match(world, job_id)
+    # The policy input sees the mark: the next WhatsApp message to that contact is refused.
+    again = world.gateway.decide(OutboundRequest(contact_id=ids[1], channel="whatsapp", content=TEXT))
+    assert again.policy_input["contact"]["whatsappUnreachable"] is True
+    assert again.decision.reasons == ["RECIPIENT_UNREACHABLE"]
 
 
 def test_131047_fails_with_template_required(world: World) -> None:
@@ -295,6 +299,22 @@ def test_killed_between_the_recipient_write_and_its_counter_then_reconciled(
     assert statuses(world, job_id)["sent"] == 1
     worker.process_chunk(body)  # redelivered
     assert statuses(world, job_id) == Counter({"sent": 3})
+    # The counters still say one is sending, so the job stays open until it has been idle a while …
+    assert world.service().get(job_id)["status"] == "running"
+    assert world.service().settle_idle() == []
+    world.clock.advance(121)
+    # … then it is recounted from the recipients and ended.
+    assert world.service().settle_idle() == [job_id]
     assert world.service().get(job_id)["status"] == "completed"
     assert_counters_match(world, job_id)  # the terminal recount made them exact
     assert len(world.driver_calls()) == 3
+
+
+def test_a_stopping_worker_hands_its_chunk_back_and_sends_nothing_more(world: World) -> None:
+    job_id, ids = _create(world, 4)
+    (body,) = _bodies(world)
+    worker = world.worker()
+    worker.stop()
+    result = worker.process_chunk(body)
+    assert result.stopped == "stopping" and result.retry == ids
+    assert world.driver_calls() == [] and statuses(world, job_id) == Counter({"pending": 4})

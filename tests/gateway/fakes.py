@@ -58,7 +58,7 @@ class RuleEngine:
     def __init__(self) -> None:
         self.inputs: list[Mapping[str, Any]] = []
 
-    def evaluate(self, doc: Mapping[str, Any]) -> FakeDecision:
+    def evaluate(self, doc: Mapping[str, Any]) -> FakeDecision:  # noqa: PLR0912 - a branch per bundle rule
         self.inputs.append(doc)
         req, contact, env, tier = doc["request"], doc["contact"], doc["environment"], doc["tier"]
         reasons: list[str] = []
@@ -75,6 +75,8 @@ class RuleEngine:
             channel != "email" and not contact["hasPhone"]
         ):
             reasons.append("RECIPIENT_ADDRESS_MISSING")
+        if channel == "whatsapp" and contact["whatsappUnreachable"]:
+            reasons.append("RECIPIENT_UNREACHABLE")
         if channel == "whatsapp":
             if req["phoneNumberId"] not in ALLOWLIST:
                 reasons.append("NOT_ALLOWLISTED")

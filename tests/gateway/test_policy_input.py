@@ -30,7 +30,7 @@ NOW = 1_764_067_200.0
 SETTINGS = Settings(SEND_MODE=SendMode.DRY_RUN, ENVIRONMENT=Environment.production)
 TIER = TierSnapshot(limit=250, used24h=3, opens_conversation=True)
 
-# The document's exact shape (DESIGN.md, "Policy input document").
+# The document's exact shape (DESIGN.md, "Policy input document"), extended by contact.whatsappUnreachable.
 TOP = {"now", "request", "contact", "environment", "tier"}
 REQUEST = {"channel", "kind", "origin", "phoneNumberId", "bodyLength", "templateName", "approvedBy"}
 CONTACT = {
@@ -42,6 +42,7 @@ CONTACT = {
     "hasPhone",
     "hasEmail",
     "lastInboundMessageAt",
+    "whatsappUnreachable",
 }
 ENVIRONMENT = {"name", "sendMode"}
 TIER_KEYS = {"limit", "used24h", "opensConversation"}
@@ -76,6 +77,7 @@ def test_document_matches_the_design_example() -> None:
             "hasPhone": True,
             "hasEmail": False,
             "lastInboundMessageAt": 0,
+            "whatsappUnreachable": False,  # an extension of the design's example
         },
         "environment": {"name": "production", "sendMode": "DRY_RUN"},
         "tier": {"limit": 250, "used24h": 0, "opensConversation": True},
@@ -93,6 +95,7 @@ def test_missing_contact_fails_closed() -> None:
         "hasPhone": False,
         "hasEmail": False,
         "lastInboundMessageAt": 0,
+        "whatsappUnreachable": False,
     }
 
 
@@ -219,6 +222,7 @@ contacts = st.none() | st.fixed_dictionaries(
         "phone": st.one_of(st.none(), st.text(max_size=16)),
         "email": st.one_of(st.none(), st.text(max_size=16)),
         "deletedAt": st.one_of(st.none(), st.floats(min_value=0, max_value=2e9)),
+        "whatsappUnreachable": st.one_of(st.booleans(), st.none(), st.text(max_size=3)),
         "lastInboundMessageAt": st.one_of(
             st.none(), st.text(max_size=3), st.floats(min_value=-1e9, max_value=2e9, allow_nan=False)
         ),
@@ -252,3 +256,18 @@ def test_every_document_has_exactly_the_designed_shape_and_types(
         assert not any(flags.values())
     else:
         assert doc["contact"]["optInWhatsApp"] == (contact.get("optInWhatsApp") is True)
+        assert doc["contact"]["whatsappUnreachable"] == (contact.get("whatsappUnreachable") is True)
+
+
+def test_a_131026_mark_holds_until_the_contact_writes_to_us_on_whatsapp() -> None:
+    marked = contact_item("ct_1", now=NOW, last_inbound=NOW - 3600)
+    marked |= {"whatsappUnreachable": True, "whatsappUnreachableAt": NOW - 60}
+
+    def unreachable(contact: dict[str, Any]) -> bool:
+        doc = build_policy_input(text(), contact, now=NOW, settings=SETTINGS, tier=TIER, phone_number_id=PN1)
+        return bool(doc["contact"]["whatsappUnreachable"])
+
+    assert unreachable(marked) is True
+    assert unreachable({**marked, "lastInboundMessageAt": NOW - 30}) is False  # they wrote since
+    assert unreachable({**marked, "whatsappUnreachableAt": None}) is True  # when unknown: fail closed
+    assert unreachable({**marked, "whatsappUnreachable": "yes"}) is False  # only a real True marks

@@ -39,6 +39,7 @@ BASE_INPUT: dict[str, Any] = {
         "hasPhone": True,
         "hasEmail": True,
         "lastInboundMessageAt": NOW - 3600,
+        "whatsappUnreachable": False,
     },
     "environment": {"name": "production", "sendMode": "DRY_RUN"},
     "tier": {"limit": 250, "used24h": 10, "opensConversation": False},

@@ -159,6 +159,7 @@ def test_without_lint_a_misspelt_field_would_deny_every_sms(bundle_files: dict[s
                     "hasPhone",
                     "hasEmail",
                     "lastInboundMessageAt",
+                    "whatsappUnreachable",
                 ]
             )
         ),

@@ -80,3 +80,11 @@ def test_normalized_documents_are_always_well_typed(doc: dict[str, Any]) -> None
         else:
             assert type(value) is expected[spec]
     assert normalize(normalized) == (normalized, ())
+
+
+def test_a_document_from_before_a_field_existed_gets_its_default_and_still_evaluates() -> None:
+    doc = policy_input()
+    del doc["contact"]["whatsappUnreachable"]  # a stored input from bundle 1.0.0
+    normalized, problems = normalize(doc)
+    assert normalized["contact"]["whatsappUnreachable"] is False and problems == ()
+    assert normalize(normalized) == (normalized, ())
