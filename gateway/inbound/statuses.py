@@ -96,15 +96,25 @@ class StatusTracker:
             return outcome
         # Kept under the id the gateway will announce (the AWS message id when the event has one).
         pending_id = _ids(update)[0]
-        self._messages.put_pending_status(pending_id, update.status, update.to_dict(), self._clock.now())
+        now = self._clock.now()
+        self._messages.put_pending_status(pending_id, update.status, update.to_dict(), now)
+        self._messages.mark_pending(pending_id, now)
         self._count("pending")
-        # The gateway may have recorded the message between our lookup and our put.
+        # The gateway may have recorded the message between our lookup and our put; it may also have
+        # looked at the marker just before we wrote it, so this look does not rely on the marker.
         if self.find_outbound(pending_id) is not None:
-            self.apply_pending(pending_id)
+            self.apply_pending(pending_id, check_marker=False)
         return "pending"
 
-    def apply_pending(self, whatsapp_message_id: str) -> int:
-        """Apply every status kept for this WhatsApp message id; returns how many were applied."""
+    def apply_pending(self, whatsapp_message_id: str, *, check_marker: bool = True) -> int:
+        """Apply every status kept for this WhatsApp message id; returns how many were applied.
+
+        With ``check_marker`` (the gateway, after every send) one read of the marker answers the usual
+        case, nothing waiting; the marker is dropped only after the statuses are applied, so a crash
+        in between costs a later look, never a status.
+        """
+        if check_marker and not self._messages.has_pending(whatsapp_message_id):
+            return 0
         found = self.find_outbound(whatsapp_message_id)
         if found is None:
             return 0
@@ -116,6 +126,7 @@ class StatusTracker:
             self._merge(str(found["messageId"]), StatusUpdate.from_dict(item["statusEvent"]))
             self._messages.drop_pending_status(whatsapp_message_id, status)
             applied += 1
+        self._messages.drop_pending_marker(whatsapp_message_id)
         return applied
 
     def _merge(self, message_id: str, update: StatusUpdate) -> Outcome:

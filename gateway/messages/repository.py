@@ -23,6 +23,7 @@ log = logging.getLogger("wecare.messages")
 
 MESSAGE_KIND = "message"
 PENDING_STATUS_KIND = "pending-status"
+PENDING_MARKER_KIND = "pending-status-marker"
 DEFAULT_RETENTION = 30 * 24 * 3600
 _MAX_RACES = 16
 
@@ -35,6 +36,12 @@ class TooManyRaces(Exception):
 
 def pending_key(whatsapp_message_id: str, status: str) -> str:
     return f"status#{whatsapp_message_id}#{status}"
+
+
+def pending_marker_key(whatsapp_message_id: str) -> str:
+    """One item saying "some status waits for this message": one read tells the gateway, after every
+    WhatsApp send, whether there is anything to apply (almost never), instead of one per status."""
+    return f"status#{whatsapp_message_id}"
 
 
 class MessageRepository:
@@ -98,6 +105,25 @@ class MessageRepository:
                 "expiresAt": int(now) + self.retention,
             }
         )
+
+    def mark_pending(self, whatsapp_message_id: str, now: float) -> None:
+        """Written after :meth:`put_pending_status` (so the marker never promises less than there is)."""
+        self._table.put(
+            {
+                "messageId": pending_marker_key(whatsapp_message_id),
+                "kind": PENDING_MARKER_KIND,
+                "pendingFor": whatsapp_message_id,
+                "receivedAt": now,
+                "expiresAt": int(now) + self.retention,
+            }
+        )
+
+    def has_pending(self, whatsapp_message_id: str) -> bool:
+        item = self._table.get({"messageId": pending_marker_key(whatsapp_message_id)})
+        return item is not None and item.get("kind") == PENDING_MARKER_KIND
+
+    def drop_pending_marker(self, whatsapp_message_id: str) -> None:
+        self._table.delete({"messageId": pending_marker_key(whatsapp_message_id)})
 
     def pending_status(self, whatsapp_message_id: str, status: str) -> Item | None:
         item = self._table.get({"messageId": pending_key(whatsapp_message_id, status)})

@@ -65,6 +65,7 @@ class World:
     def worker(self, **kw: Any) -> BulkWorker:
         kw.setdefault("stale_after", 0.0)
         kw.setdefault("tier", self.tier)
+        kw.setdefault("status_check_seconds", 0.0)  # every recipient sees a pause at once
         return BulkWorker(self.tables, self.clock, self.gateway, audit=self.audit, **kw)
 
     def service(self, **kw: Any) -> BulkService:
