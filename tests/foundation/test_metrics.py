@@ -37,3 +37,19 @@ def test_label_values_are_escaped() -> None:
     metrics = Metrics()
     metrics.inc("x_total", {"reason": 'a"b\\c'})
     assert 'wecare_x_total{reason="a\\"b\\\\c"} 1' in metrics.render_prometheus()
+
+
+def test_a_gauge_keeps_the_latest_value_and_is_an_emf_metric_in_lambda() -> None:
+    stream = io.StringIO()
+    metrics = Metrics(emf_stream=stream)
+    metrics.gauge("bulk_job_throughput_per_second", 812.5, {"channel": "sms"}, "Count/Second")
+    metrics.gauge("bulk_job_throughput_per_second", 4.9, {"channel": "sms"}, "Count/Second")
+    assert metrics.gauge_value("bulk_job_throughput_per_second", {"channel": "sms"}) == 4.9
+    text = metrics.render_prometheus()
+    assert "# TYPE wecare_bulk_job_throughput_per_second gauge" in text
+    assert 'wecare_bulk_job_throughput_per_second{channel="sms"} 4.9' in text
+    last = json.loads(stream.getvalue().splitlines()[-1])
+    assert last["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [
+        {"Name": "bulk_job_throughput_per_second", "Unit": "Count/Second"}
+    ]
+    assert last["bulk_job_throughput_per_second"] == 4.9 and last["channel"] == "sms"
