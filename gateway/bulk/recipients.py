@@ -44,8 +44,10 @@ def message_id(job_id: str, recipient_id: str, attempt: int = 0) -> str:
     return MESSAGE_ID_PREFIX + hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
 
 
-def new_recipient(job_id: str, contact_id: str, create_attempt: str) -> Item:
-    return {
+def new_recipient(
+    job_id: str, contact_id: str, create_attempt: str, *, phone_number_id: str | None = None
+) -> Item:
+    item: Item = {
         "jobId": job_id,
         "recipientId": contact_id,
         "contactId": contact_id,
@@ -54,6 +56,11 @@ def new_recipient(job_id: str, contact_id: str, create_attempt: str) -> Item:
         "messageId": message_id(job_id, contact_id),
         "createAttempt": create_attempt,
     }
+    if phone_number_id:
+        # The number this recipient is sent from (a job over several numbers alternates them); kept
+        # with the recipient so every retry comes from the same number.
+        item["phoneNumberId"] = phone_number_id
+    return item
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import builtins
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from typing import Any
 
 from gateway.bulk.chunks import BULK_QUEUE, chunks
@@ -53,6 +53,29 @@ from gateway.store.port import Item, Tables
 MAX_RECIPIENTS = 100_000
 MAX_SCHEDULE_AHEAD = 35 * 24 * 3600
 _HIDDEN = ("createAttempt",)
+
+
+def senders_of(phone_number_id: str | None, phone_number_ids: Sequence[str] = ()) -> tuple[str, ...]:
+    """The WhatsApp numbers a job sends from: several (recipients alternate between them, in list
+    order), one, or none (the gateway's default number)."""
+    if phone_number_id and phone_number_ids:
+        raise InvalidInput(
+            "give phoneNumberId or phoneNumberIds, not both",
+            code="INVALID_INPUT",
+            details={"field": "phoneNumberIds"},
+        )
+    senders = tuple(phone_number_ids) or ((phone_number_id,) if phone_number_id else ())
+    if len(set(senders)) != len(senders) or not all(isinstance(p, str) and p for p in senders):
+        raise InvalidInput(
+            "phoneNumberIds must be distinct, non-empty phone number ids",
+            code="INVALID_INPUT",
+            details={"field": "phoneNumberIds"},
+        )
+    return senders
+
+
+def sender_at(senders: tuple[str, ...], index: int) -> str | None:
+    return senders[index % len(senders)] if senders else None
 
 
 def job_id_for(actor: str, idempotency_key: str) -> str:
@@ -138,17 +161,21 @@ class BulkService:
         content: Content,
         contact_ids: Iterable[Any],
         phone_number_id: str | None = None,
+        phone_number_ids: Sequence[str] = (),
     ) -> dict[str, Any]:
         """``{"total", "wouldSend", "refused": {CODE: n}, "opensConversations"}``; writes nothing."""
-        self._probe(channel, content, phone_number_id, "probe")
+        senders = senders_of(phone_number_id, phone_number_ids)
+        for sender in senders or (None,):
+            self._probe(channel, content, sender, "probe")
         seen: set[str] = set()
 
         def requests() -> Iterator[OutboundRequest]:
             for contact_id in _contact_ids(contact_ids, self._max):
                 if contact_id in seen:  # one recipient per contact, as create does
                     continue
+                # Each recipient decided with the number it will be sent from, as create assigns it.
+                yield self._probe(channel, content, sender_at(senders, len(seen)), contact_id)
                 seen.add(contact_id)
-                yield self._probe(channel, content, phone_number_id, contact_id)
 
         answer = preflight(self._decider, requests()).to_dict()
         if channel == "whatsapp" and self._tier is not None:
@@ -169,9 +196,12 @@ class BulkService:
         phone_number_id: str | None = None,
         send_at: float | None = None,
         preflight_result: dict[str, Any] | None = None,
+        phone_number_ids: Sequence[str] = (),
     ) -> tuple[Job, bool]:
         """Write the job and its recipients and enqueue its chunks; returns (job, created)."""
-        self._probe(channel, content, phone_number_id, "probe")
+        senders = senders_of(phone_number_id, phone_number_ids)
+        for sender in senders or (None,):
+            self._probe(channel, content, sender, "probe")
         document = content_document(content)
         self._check_send_at(send_at)
         now = self._clock.now()
@@ -183,6 +213,7 @@ class BulkService:
                     "channel": channel,
                     "content": document,
                     "phoneNumberId": phone_number_id,
+                    **({"phoneNumberIds": list(senders)} if len(senders) > 1 else {}),
                     "sendAt": send_at,
                     "name": name,
                 },
@@ -193,10 +224,15 @@ class BulkService:
         existing = self.jobs.get(job_id)
         attempt = uuid.uuid4().hex
 
+        written = 0
+
         def accepted() -> Iterator[str]:
+            nonlocal written
             for contact_id in _contact_ids(contact_ids, self._max):
                 digest.update(b"\x00" + contact_id.encode())
-                if existing is None and self._write_recipient(job_id, contact_id, attempt):
+                sender = sender_at(senders, written)
+                if existing is None and self._write_recipient(job_id, contact_id, attempt, sender):
+                    written += 1
                     yield contact_id
 
         if existing is not None:
@@ -220,8 +256,10 @@ class BulkService:
             **{counter(s): 0 for s in RECIPIENT_STATUSES},
             counter("pending"): total,
         }
-        if phone_number_id:
-            item["phoneNumberId"] = phone_number_id
+        if len(senders) == 1:
+            item["phoneNumberId"] = senders[0]
+        elif senders:
+            item["phoneNumberIds"] = list(senders)
         if send_at is not None:
             item["sendAt"] = send_at
         if idempotency_key:
@@ -285,9 +323,9 @@ class BulkService:
         self._tier.reserve(job_id, needed)
         return needed
 
-    def _write_recipient(self, job_id: str, contact_id: str, attempt: str) -> bool:
+    def _write_recipient(self, job_id: str, contact_id: str, attempt: str, sender: str | None) -> bool:
         """True when the recipient is this attempt's to count (new, or left by a dead earlier attempt)."""
-        if self.recipients.add(new_recipient(job_id, contact_id, attempt)):
+        if self.recipients.add(new_recipient(job_id, contact_id, attempt, phone_number_id=sender)):
             return True
         current = self.recipients.get(job_id, contact_id)
         if current is None or current.get("createAttempt") == attempt:
@@ -407,6 +445,7 @@ class BulkService:
             content=content,
             contact_ids=ids,
             phone_number_id=job.item.get("phoneNumberId") or None,
+            phone_number_ids=tuple(job.item.get("phoneNumberIds") or ()),
         )
 
     def retry_deferred(self, job_id: str) -> int:

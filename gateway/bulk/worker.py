@@ -200,7 +200,7 @@ class BulkWorker:
                 content=content,
                 origin="bulk",
                 actor=f"bulk:{job.job_id}",
-                phone_number_id=job.item.get("phoneNumberId") or None,
+                phone_number_id=claim.item.get("phoneNumberId") or job.item.get("phoneNumberId") or None,
                 message_id=claim.message_id,
                 context={"bulkJobId": job.job_id, "recipientId": recipient_id},
             )

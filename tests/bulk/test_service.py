@@ -264,3 +264,33 @@ def test_list_newest_first_and_recipients_paged(world: World) -> None:
     assert sorted(seen) == sorted(ids)
     with pytest.raises(InvalidInput):
         service.list(status="nope")
+
+
+def test_a_job_over_several_numbers_alternates_them_and_keeps_each_recipient_on_one(world: World) -> None:
+    pn1, pn2 = world.settings.WHATSAPP_PHONE_NUMBER_ID_1, world.settings.WHATSAPP_PHONE_NUMBER_ID_2
+    ids = world.add_contacts(6)
+    service = world.service()
+    flight = service.preflight(channel="whatsapp", content=TEXT, contact_ids=ids, phone_number_ids=[pn1, pn2])
+    assert flight["wouldSend"] == 6
+    job, _ = service.create(
+        actor="u_op", channel="whatsapp", content=TEXT, contact_ids=ids, phone_number_ids=[pn1, pn2]
+    )
+    assert job.item["phoneNumberIds"] == [pn1, pn2] and "phoneNumberId" not in job.item
+    drain(world, world.worker())
+    sent = {
+        str(m["contactId"]): m["phoneNumberId"]
+        for m in world.tables["Messages"].scan(limit=100).items
+        if m.get("direction") == "outbound"
+    }
+    assert [sent[c] for c in ids] == [pn1, pn2] * 3
+    with pytest.raises(InvalidInput, match="not both"):
+        service.create(
+            actor="u_op",
+            channel="whatsapp",
+            content=TEXT,
+            contact_ids=ids,
+            phone_number_id=pn1,
+            phone_number_ids=[pn2],
+        )
+    with pytest.raises(InvalidInput, match="distinct"):
+        service.preflight(channel="whatsapp", content=TEXT, contact_ids=ids, phone_number_ids=[pn1, pn1])

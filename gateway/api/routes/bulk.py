@@ -73,6 +73,13 @@ class BulkJobIn(_Strict):
     recipients: RecipientsIn
     name: str = Field(default="", max_length=200)
     phoneNumberId: str | None = Field(default=None, min_length=1, max_length=200)
+    phoneNumberIds: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=10,
+        description="WhatsApp: send from several numbers, recipients alternating between them (each "
+        "recipient always from the same one); instead of phoneNumberId",
+    )
     sendAt: float | None = Field(default=None, ge=0, le=1e11, description="epoch seconds, ≤ 35 days ahead")
     confirmationToken: str | None = Field(default=None, min_length=1, max_length=200)
 
@@ -136,6 +143,7 @@ def _preflight(bulk: BulkDep, body: BulkJobIn, content: Content, recipients: Rec
         content=content,
         contact_ids=recipients.ids(),
         phone_number_id=body.phoneNumberId,
+        phone_number_ids=body.phoneNumberIds or (),
     )
 
 
@@ -173,7 +181,7 @@ def create_job(
             channel=body.channel,
             content=content_document(content),
             recipients=recipients.terms(),
-            phone_number_id=body.phoneNumberId,
+            phone_number_id=",".join(body.phoneNumberIds) if body.phoneNumberIds else body.phoneNumberId,
             send_at=body.sendAt,
         )
         signer, now = _signer(container), container.clock.now()
@@ -199,6 +207,7 @@ def create_job(
         idempotency_key=idempotency_key,
         name=body.name,
         phone_number_id=body.phoneNumberId,
+        phone_number_ids=body.phoneNumberIds or (),
         send_at=body.sendAt,
         preflight_result=result,
     )

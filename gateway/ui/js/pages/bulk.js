@@ -359,7 +359,12 @@ function composer(ctx, bundle, onCreated) {
   const senders = allowlistFrom(bundle);
   const from = field({
     label: "From WhatsApp number", name: "phoneNumberId",
-    options: [["", "Default sender"], ...senders.map((id) => [id, id])],
+    options: [
+      ["", "Default sender"],
+      ...senders.map((id) => [id, id]),
+      // Several numbers: recipients alternate between them, for up to twice the throughput.
+      ...(senders.length > 1 ? [["*all*", `All ${senders.length} numbers (recipients alternate)`]] : []),
+    ],
     hint: "Only allowlisted phone-number ids can send.",
   });
   const body = field({ label: "Message", name: "body", multiline: true });
@@ -475,7 +480,8 @@ function composer(ctx, bundle, onCreated) {
     } else {
       out.text = { body: body.input.value };
     }
-    if (ch === "whatsapp" && from.input.value) out.phoneNumberId = from.input.value;
+    if (ch === "whatsapp" && from.input.value === "*all*") out.phoneNumberIds = senders.slice();
+    else if (ch === "whatsapp" && from.input.value) out.phoneNumberId = from.input.value;
     if (mode.value() === "filter") {
       const filter = {};
       const q = filterText.input.value.trim();
