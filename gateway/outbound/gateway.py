@@ -18,7 +18,8 @@ One send, in order::
 One deliberate difference from the design diagram: tokens are taken *before* the allow decision is
 persisted, not after. The stored decision is then the one made right before the driver call (never
 one that went stale during a wait), and a process that dies while waiting for tokens leaves nothing
-that looks half-sent. A denied message never takes a token.
+that looks half-sent. A message denied when first decided never takes a token; one whose facts changed
+while it waited for its token has taken it (capacity, never safety).
 
 Per-message outcomes (rejected, failed) are returned, never raised, so a bulk worker can record them;
 only an invalid request (:class:`~gateway.errors.InvalidInput`), a rate-limit wait beyond
@@ -230,6 +231,7 @@ class Gateway:
         limit_wait = self._max_rate_wait if max_rate_wait is None else max_rate_wait
         waited = 0.0
         counted = False
+        holding = False  # the rate-limit tokens are taken
         races = 0
         while True:
             contact, decided = self._decide(request, phone_number_id)
@@ -240,13 +242,19 @@ class Gateway:
                 prepared = self._senders[channel].build_request(message)
             except ContentInvalid as exc:
                 return self._fail_preflight(attempt, decided, exc)
-            wait = self._limiter.try_acquire(buckets)
-            if wait > 0:
-                self._check_wait(channel, waited, wait, limit_wait)
-                # Delayed, never dropped: wait, then decide again on fresh facts.
-                self._clock.sleep(wait)
-                waited += wait
-                continue
+            if not holding:
+                wait = self._limiter.try_acquire(buckets)
+                if wait > 0:
+                    # Delayed, never dropped: wait, take the token the moment it is due (deciding
+                    # first would make every paced send late by a decision, and the rate fall
+                    # short), then decide again on fresh facts.
+                    while wait > 0:
+                        self._check_wait(channel, waited, wait, limit_wait)
+                        self._clock.sleep(wait)
+                        waited += wait
+                        wait = self._limiter.try_acquire(buckets)
+                    holding = True
+                    continue
             if not decided.policy_input["tier"]["opensConversation"]:
                 break
             # The policy saw capacity; the ledger's compare-and-set is what holds it. Lost to a racing
