@@ -26,14 +26,14 @@ that message is itself still ``sending``: never resent), a first send when it ha
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.bulk.jobs import JobStore
 from gateway.clock import Clock
 from gateway.store.conditions import And, Attr, Condition, Or, eq, not_exists
-from gateway.store.port import ConditionFailed, Item, Table, Tables, Update
+from gateway.store.port import ConditionFailed, Item, Table, Tables, Update, Write
 
 MESSAGE_ID_PREFIX = "msg_bulk_"
 
@@ -82,6 +82,9 @@ class Claim:
 class RecipientStore:
     def __init__(self, tables: Tables, clock: Clock, jobs: JobStore, *, stale_after: float = 300.0) -> None:
         self._table: Table = tables["BulkRecipients"]
+        # Adapters with transactions (memory, SQLite, DynamoDB) move a recipient and count it at once.
+        transact = getattr(tables, "transact", None)
+        self._transact: Callable[[Sequence[Write]], None] | None = transact if callable(transact) else None
         self._clock = clock
         self._jobs = jobs
         self.stale_after = stale_after
@@ -119,16 +122,26 @@ class RecipientStore:
         *,
         extra: Attr | And | None = None,
     ) -> Item | None:
-        """``source → target`` if the recipient is still ``source``; the job's counters follow."""
+        """``source → target`` if the recipient is still ``source``; the job's counters follow (in the
+        same transaction where the adapter has them). Returns the attributes written, or None."""
         changes: dict[str, Any] = {"status": target, "updatedAt": self._clock.now()}
         changes.update(fields or {})
         condition: Attr | And = eq("status", source)
         if extra is not None:
             condition = condition & extra
+        key = {"jobId": job_id, "recipientId": recipient_id}
+        if self._transact is not None:
+            # The recipient and its job's counters in one transaction: a reader never sees them differ.
+            try:
+                writes = [Write("BulkRecipients", key, Update(set=changes), condition)]
+                if source != target:
+                    writes.append(self._jobs.count_write(job_id, source, target))
+                self._transact(writes)
+            except ConditionFailed:
+                return None
+            return changes
         try:
-            item = self._table.update(
-                {"jobId": job_id, "recipientId": recipient_id}, Update(set=changes), condition=condition
-            )
+            item = self._table.update(key, Update(set=changes), condition=condition)
         except ConditionFailed:
             return None
         self._jobs.count_move(job_id, source, target)
@@ -153,7 +166,7 @@ class RecipientStore:
                 "sending",
                 {"claimedAt": now, "messageId": message_id(job_id, recipient_id, attempt)},
             )
-            return Claim(moved, recovered=False) if moved is not None else None
+            return Claim({**item, **moved}, recovered=False) if moved is not None else None
         return self._take_over(item, now)
 
     def take_over(self, job_id: str, recipient_id: str) -> Claim | None:

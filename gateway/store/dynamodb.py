@@ -18,7 +18,7 @@ Semantics match the embedded store exactly (one contract suite runs against both
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,7 +29,16 @@ from gateway.store import keys
 from gateway.store.conditions import Condition, SortKey, evaluate
 from gateway.store.cursor import CursorCodec, stored_key
 from gateway.store.dynamo_expr import Expression, deserialize_item, serialize, serialize_item
-from gateway.store.port import ConditionFailed, InvalidCursor, Item, Key, Page, StoreUnavailable, Update
+from gateway.store.port import (
+    ConditionFailed,
+    InvalidCursor,
+    Item,
+    Key,
+    Page,
+    StoreUnavailable,
+    Update,
+    Write,
+)
 from gateway.store.schema import KeyAttr, TableSchema, table_schemas
 
 _THROTTLED = {
@@ -127,8 +136,25 @@ class DynamoTable:
             return
         self._guarded("PutItem", self._client.put_item, request, condition=condition, av_key=self._key(item))
 
-    def update(self, key: Key, update: Update, *, condition: Condition | None = None) -> Item:
+    def transact_entry(self, key: Key, update: Update, condition: Condition | None) -> dict[str, Any]:
+        """One ``Update`` of a ``TransactWriteItems`` call (see :meth:`DynamoTables.transact`). The
+        condition is sent with "the item is live or absent", as a single update sends it."""
         av_key = self._key(key)
+        request, expr = self._update_request(key, update)
+        parts = [expr.condition(condition)] if condition is not None else []
+        if self.schema.ttl_attribute is not None:
+            parts.append(expr.live(self.schema.ttl_attribute, self._clock.now()))
+        entry: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": av_key,
+            "UpdateExpression": request["UpdateExpression"],
+        }
+        if parts:
+            entry["ConditionExpression"] = " AND ".join(parts)
+        entry.update(expr.params())
+        return {"Update": entry}
+
+    def _update_request(self, key: Key, update: Update) -> tuple[dict[str, Any], Expression]:
         keys.check_update(self.schema, update)
         key_item = {n: key[n] for n in self.schema.key_names}
         keys.check_item(self.schema, {**key_item, **update.set})
@@ -145,11 +171,17 @@ class DynamoTable:
         if not clauses:
             # An empty update still creates the item; say so with a no-op every DynamoDB accepts.
             clauses.append("REMOVE " + expr.name(_NO_SUCH_ATTRIBUTE))
+        return {"UpdateExpression": " ".join(clauses)}, expr
+
+    def update(self, key: Key, update: Update, *, condition: Condition | None = None) -> Item:
+        av_key = self._key(key)
+        key_item = {n: key[n] for n in self.schema.key_names}
+        expression, expr = self._update_request(key, update)
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "Key": av_key,
             "ReturnValues": "ALL_NEW",
-            "UpdateExpression": " ".join(clauses),
+            **expression,
         }
         resp = self._guarded(
             "UpdateItem",
@@ -392,6 +424,28 @@ class DynamoTables:
                 problems.append(f"{table.table_name}: {status}")
         if problems:
             raise StoreUnavailable("DynamoDB tables not usable: " + "; ".join(problems))
+
+    def transact(self, writes: Sequence[Write]) -> None:
+        """Every write in one ``TransactWriteItems`` call: all applied, or none (ConditionFailed when
+        a condition does not hold). Unlike a single update, an expired item is not purged and
+        retried here: it fails the live-or-absent guard (the bulk tables it is used on keep no TTL)."""
+        if not writes:
+            return
+        entries = [self[w.table].transact_entry(w.key, w.update, w.condition) for w in writes]
+        try:
+            self._client.transact_write_items(TransactItems=entries)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            reasons = exc.response.get("CancellationReasons") or []
+            if error.get("Code") == "TransactionCanceledException" and any(
+                r.get("Code") == "ConditionalCheckFailed" for r in reasons
+            ):
+                raise ConditionFailed("transaction: a condition failed; nothing was written") from None
+            raise self[writes[0].table]._translate(exc, "TransactWriteItems") from None
+        except BotoCoreError as exc:
+            raise StoreUnavailable(
+                f"DynamoDB TransactWriteItems failed before reaching the service: {exc}"
+            ) from None
 
     def close(self) -> None:
         return None  # the client belongs to the caller

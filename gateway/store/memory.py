@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.clock import Clock, SystemClock
 from gateway.store import keys
 from gateway.store.conditions import Condition, SortKey, evaluate, sort_key_matches
 from gateway.store.cursor import CursorCodec, stored_key
-from gateway.store.port import ConditionFailed, Item, Key, Page, Update
+from gateway.store.port import ConditionFailed, Item, Key, Page, Update, Write
 from gateway.store.schema import TableSchema, table_schemas
 from gateway.store.updates import apply_update
 
@@ -65,16 +65,31 @@ class MemoryTable:
             self._items[k] = copy.deepcopy(item)
 
     def update(self, key: Key, update: Update, *, condition: Condition | None = None) -> Item:
-        keys.check_update(self.schema, update)
         with self._lock:
-            k = self._key_of(key)
-            current = self._live(self._items.get(k))
-            if condition is not None and not evaluate(condition, current):
-                raise ConditionFailed(f"{self.name}: condition failed for {k}")
-            new = apply_update(current, {n: key[n] for n in self.schema.key_names}, update)
-            keys.check_item(self.schema, new)
-            self._items[k] = new
+            new = self.updated(key, update, condition)
+            self._items[self._key_of(key)] = new
             return copy.deepcopy(new)
+
+    def updated(self, key: Key, update: Update, condition: Condition | None) -> Item:
+        """The item ``update`` would make, checked, not stored (the caller holds the lock)."""
+        keys.check_update(self.schema, update)
+        k = self._key_of(key)
+        current = self._live(self._items.get(k))
+        if condition is not None and not evaluate(condition, current):
+            raise ConditionFailed(f"{self.name}: condition failed for {k}")
+        new = apply_update(current, {n: key[n] for n in self.schema.key_names}, update)
+        keys.check_item(self.schema, new)
+        return new
+
+    def store(self, key: Key, item: Item | None) -> None:
+        """Keep ``item`` (from :meth:`updated`), or forget the key (None); the caller holds the lock."""
+        if item is None:
+            self._items.pop(self._key_of(key), None)
+        else:
+            self._items[self._key_of(key)] = item
+
+    def stored(self, key: Key) -> Item | None:
+        return self._items.get(self._key_of(key))
 
     def delete(self, key: Key, *, condition: Condition | None = None) -> None:
         with self._lock:
@@ -173,12 +188,29 @@ class MemoryTable:
 class MemoryTables:
     def __init__(self, clock: Clock | None = None, *, cursor_key: bytes | None = None) -> None:
         lock = threading.RLock()
+        self._lock = lock
         clk = clock or SystemClock()
         self.cursors = CursorCodec(cursor_key or (lambda: stored_key(self["SystemConfig"])))
         self._tables = {name: MemoryTable(s, clk, lock, self.cursors) for name, s in table_schemas().items()}
 
     def __getitem__(self, name: str) -> MemoryTable:
         return self._tables[name]
+
+    def transact(self, writes: Sequence[Write]) -> None:
+        """Every write under the one lock all tables share, or none: a later write of the same item
+        sees the earlier one, and a failed condition puts back what was there."""
+        with self._lock:
+            before: list[tuple[MemoryTable, Key, Item | None]] = []
+            try:
+                for write in writes:
+                    table = self._tables[write.table]
+                    new = table.updated(write.key, write.update, write.condition)
+                    before.append((table, write.key, table.stored(write.key)))
+                    table.store(write.key, new)
+            except BaseException:
+                for table, key, item in reversed(before):
+                    table.store(key, item)
+                raise
 
     def close(self) -> None:
         return None

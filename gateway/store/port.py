@@ -56,6 +56,25 @@ class Update:
     remove: Sequence[str] = ()
 
 
+@dataclass(frozen=True)
+class Write:
+    """One conditional update of a transaction (:class:`Transactions`)."""
+
+    table: str
+    key: Key
+    update: Update
+    condition: Condition | None = None
+
+
+class Transactions(Protocol):
+    """Adapters that can apply several updates, across tables, all or none (SQLite: one transaction;
+    DynamoDB: ``TransactWriteItems``; memory: under its lock)."""
+
+    def transact(self, writes: Sequence[Write]) -> None:
+        """Apply every write or none; ConditionFailed when any condition does not hold."""
+        ...
+
+
 class Table(Protocol):
     schema: TableSchema
 

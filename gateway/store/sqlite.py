@@ -26,7 +26,16 @@ from gateway.clock import Clock
 from gateway.store import keys
 from gateway.store.conditions import Attr, Condition, SortKey, evaluate
 from gateway.store.cursor import CursorCodec, stored_key
-from gateway.store.port import ConditionFailed, InvalidCursor, Item, Key, Page, StoreUnavailable, Update
+from gateway.store.port import (
+    ConditionFailed,
+    InvalidCursor,
+    Item,
+    Key,
+    Page,
+    StoreUnavailable,
+    Update,
+    Write,
+)
 from gateway.store.schema import KeyAttr, TableSchema, table_schemas
 from gateway.store.sqlitedb import DEFAULT_BUSY_TIMEOUT, SqliteDatabase
 from gateway.store.updates import apply_update
@@ -228,16 +237,22 @@ class SqliteTable:
         return item
 
     def update(self, key: Key, update: Update, *, condition: Condition | None = None) -> Item:
+        with self._errors(), self._db.transaction() as conn:
+            return self.update_in(conn, key, update, condition)
+
+    def update_in(
+        self, conn: sqlite3.Connection, key: Key, update: Update, condition: Condition | None
+    ) -> Item:
+        """:meth:`update` inside the caller's transaction (see :meth:`SqliteTables.transact`)."""
         kv = keys.primary_key(self.schema, key)
         keys.check_update(self.schema, update)
         key_item = dict(zip(self.schema.key_names, kv, strict=True))
-        with self._errors(), self._db.transaction() as conn:
-            current = self._current(conn, kv)
-            if condition is not None and not evaluate(condition, current):
-                raise ConditionFailed(f"{self.name}: condition failed for {kv}")
-            new = apply_update(current, key_item, update)
-            keys.check_item(self.schema, new)
-            conn.execute(self._layout.upsert, self._layout.row(new))
+        current = self._current(conn, kv)
+        if condition is not None and not evaluate(condition, current):
+            raise ConditionFailed(f"{self.name}: condition failed for {kv}")
+        new = apply_update(current, key_item, update)
+        keys.check_item(self.schema, new)
+        conn.execute(self._layout.upsert, self._layout.row(new))
         return new
 
     def delete(self, key: Key, *, condition: Condition | None = None) -> None:
@@ -503,6 +518,15 @@ class SqliteTables:
     def purge_expired(self, limit_per_table: int = 1000) -> int:
         """Delete items whose TTL has passed, up to ``limit_per_table`` per table; returns the count."""
         return sum(t.purge_expired(limit_per_table) for t in self._tables.values())
+
+    def transact(self, writes: Sequence[Write]) -> None:
+        """Every write in one SQLite transaction: all are committed, or (a condition fails) none."""
+        try:
+            with self._db.transaction() as conn:
+                for write in writes:
+                    self[write.table].update_in(conn, write.key, write.update, write.condition)
+        except sqlite3.Error as exc:
+            raise self._db.error(exc) from None
 
     def close(self) -> None:
         self._db.close()

@@ -10,6 +10,7 @@ from gateway.bulk.chunks import BULK_QUEUE, Chunk, parse_chunk
 from gateway.bulk.recipients import message_id
 from gateway.bulk.worker import FAILURE_RATE_KEY, BulkWorker
 from gateway.outbound.types import OutboundRequest, SendOutcome, TemplateContent
+from gateway.store.port import Update
 
 from .conftest import TEXT, World
 from .helpers import assert_counters_match, drain, statuses
@@ -276,38 +277,43 @@ def test_a_template_job_works_outside_the_window(world: World) -> None:
     assert statuses(world, job.job_id) == Counter({"sent": 3})
 
 
-def test_killed_between_the_recipient_write_and_its_counter_then_reconciled(
+def test_a_crash_cannot_separate_a_recipients_move_from_its_counter(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job_id, _ = _create(world, 3)
     (body,) = _bodies(world)
-    worker = world.worker()
-    real = worker.jobs.count_move
+    real = world.tables.transact  # type: ignore[attr-defined]
     calls = {"n": 0}
 
-    def dies_once(job: str, source: str, target: str, n: int = 1) -> None:
+    def dies_once(writes: Any) -> None:
         calls["n"] += 1
-        if calls["n"] == 2:
-            raise SystemExit("killed between the two writes")
-        real(job, source, target, n)
+        if calls["n"] == 2:  # the first recipient's move to 'sent': the process dies inside it
+            raise SystemExit("killed mid-transaction")
+        real(writes)
 
-    monkeypatch.setattr(worker.jobs, "count_move", dies_once)
+    monkeypatch.setattr(world.tables, "transact", dies_once)
+    worker = world.worker()  # picks up the dying transaction
     with pytest.raises(SystemExit):
         worker.process_chunk(body)
-    job = world.tables["BulkJobs"].get({"jobId": job_id})
-    assert job is not None and job["sentCount"] == 0  # the recipient is 'sent', its counter is behind
-    assert statuses(world, job_id)["sent"] == 1
-    worker.process_chunk(body)  # redelivered
+    assert_counters_match(world, job_id)  # the counters never differ from the recipients
+    monkeypatch.setattr(world.tables, "transact", real)
+    world.worker().process_chunk(body)  # redelivered: the claim is taken over, the send replayed
     assert statuses(world, job_id) == Counter({"sent": 3})
-    # The counters still say one is sending, so the job stays open until it has been idle a while …
-    assert world.service().get(job_id)["status"] == "running"
-    assert world.service().settle_idle() == []
+    assert world.service().get(job_id)["status"] == "completed"
+    assert_counters_match(world, job_id)
+    assert len(world.driver_calls()) == 3
+
+
+def test_an_idle_job_whose_counters_disagree_is_recounted_and_ended(world: World) -> None:
+    job_id, _ = _create(world, 2)
+    drain(world, world.worker())
+    # A counter one move behind (an adapter without transactions, a crash between two writes).
+    world.tables["BulkJobs"].update({"jobId": job_id}, Update(set={"status": "running", "pendingCount": 1}))
+    assert world.service().settle_idle() == []  # moved a moment ago: left alone
     world.clock.advance(121)
-    # … then it is recounted from the recipients and ended.
     assert world.service().settle_idle() == [job_id]
     assert world.service().get(job_id)["status"] == "completed"
-    assert_counters_match(world, job_id)  # the terminal recount made them exact
-    assert len(world.driver_calls()) == 3
+    assert_counters_match(world, job_id)
 
 
 def test_a_stopping_worker_hands_its_chunk_back_and_sends_nothing_more(world: World) -> None:
