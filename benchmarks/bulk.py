@@ -85,6 +85,7 @@ from typing import Any
 
 import yaml
 
+from benchmarks.gateway import max_in_sliding_window
 from gateway.bootstrap import Container, build_embedded, wired
 from gateway.bulk.jobs import TERMINAL
 from gateway.bulk.service import MAX_RECIPIENTS, BulkService
@@ -434,16 +435,6 @@ def check_jobs(container: Container, job_ids: Sequence[str], listed: Mapping[str
         contacts_without_message=missing,
         sent_times=sent_times,
     )
-
-
-def max_in_sliding_window(times: Sequence[float], width: float = 1.0) -> int:
-    ordered = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(ordered):
-        while t - ordered[start] >= width:  # half-open window [ordered[start], ordered[start] + 1 s)
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def rate(times: Sequence[float]) -> float:

@@ -27,7 +27,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,7 @@ def throughput(sends: int, contacts: int = 1000, where: str | None = None) -> di
     }
 
 
-def max_in_sliding_window(times: list[float], width: float = 1.0) -> int:
+def max_in_sliding_window(times: Sequence[float], width: float = 1.0) -> int:
     ordered = sorted(times)
     best, start = 0, 0
     for end, t in enumerate(ordered):

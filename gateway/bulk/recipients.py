@@ -205,7 +205,8 @@ class RecipientStore:
         )
         return page.items, page.cursor
 
-    def iter_status(self, job_id: str, status: str) -> Iterator[Item]:
+    def iter_status(self, job_id: str, status: str | None) -> Iterator[Item]:
+        """The job's recipients in ``status`` (every one for None), a page of 1,000 at a time."""
         cursor: str | None = None
         while True:
             items, cursor = self.by_status(job_id, status, limit=1000, cursor=cursor)
@@ -214,13 +215,7 @@ class RecipientStore:
                 return
 
     def iter_all(self, job_id: str) -> Iterator[Item]:
-        """Every recipient of the job, a page of 1,000 at a time."""
-        cursor: str | None = None
-        while True:
-            items, cursor = self.by_status(job_id, None, limit=1000, cursor=cursor)
-            yield from items
-            if cursor is None:
-                return
+        return self.iter_status(job_id, None)
 
     def any_in(self, job_id: str, statuses: tuple[str, ...]) -> bool:
         """Whether any recipient is in one of ``statuses`` (stops at the first found)."""
