@@ -20,6 +20,7 @@ from gateway.bootstrap import Container, build_embedded
 from gateway.bulk.chunks import BULK_DLQ, BULK_QUEUE
 from gateway.config import load_settings
 from gateway.store.conditions import eq
+from gateway.store.port import Update
 
 PASSWORD = "correct horse battery"
 TEXT = {"body": "Our store opens at 9 tomorrow"}
@@ -405,3 +406,49 @@ def test_the_report_is_downloaded_as_csv_or_json_and_stored_in_the_data_dir(prod
     assert bad.status_code == 422
     missing = product.client.get("/api/bulk-jobs/job_nope/report", headers=viewer)
     assert missing.status_code == 404
+
+
+def test_a_delivery_failure_from_the_webhook_reaches_the_bulk_recipient(product: Product) -> None:
+    """The composition root hands a failed status to the bulk worker: the recipient and report follow."""
+    contacts = product.container.contacts
+    assert contacts is not None
+    contact_id = str(
+        contacts.create({"name": "Wren", "phone": "+447898765432", "optInWhatsApp": True}, actor="test")[
+            "contactId"
+        ]
+    )
+    operator = product.auth("Operator")
+    created = product.client.post(
+        "/api/bulk-jobs",
+        headers=operator,
+        json={
+            "channel": "whatsapp",
+            "template": {"name": "order_update", "language": "en_GB"},
+            "recipients": {"contactIds": [contact_id]},
+        },
+    )
+    assert created.status_code == 201, created.text
+    job_id = created.json()["job"]["jobId"]
+    product.container.start_workers()
+    assert _wait_until_ended(product, job_id)["counts"]["sent"] == 1
+    product.container.stop_workers()
+    fixture = json.loads(
+        (
+            Path(__file__).parents[1] / "fixtures" / "eum" / "eum-status-failed-131047.sns-lambda.json"
+        ).read_text()
+    )
+    wamid = "wamid.HBgMNDQ3ODk4NzY1NDMyFQIAERgSD4181CE92FB7E84332AA=="
+    (recipient,) = product.container.tables["BulkRecipients"].query(job_id, limit=10).items
+    messages = product.container.tables["Messages"]
+    messages.update({"messageId": recipient["messageId"]}, Update(set={"whatsappMessageId": wamid}))
+    inbound = product.container.inbound
+    assert inbound is not None
+    inbound.ingest_document(fixture)
+    job = product.job(job_id)
+    assert (job["counts"]["sent"], job["counts"]["failed"]) == (0, 1)
+    (after,) = product.container.tables["BulkRecipients"].query(job_id, limit=10).items
+    assert after["errorDetails"]["providerCode"] == "131047" and after["errorDetails"]["reasons"] == [
+        "TEMPLATE_REQUIRED"
+    ]
+    report = product.client.get(f"/api/bulk-jobs/{job_id}/report?format=json", headers=operator).json()
+    assert report["counts"] == {"failed": 1} and report["providerErrorCodes"] == {"131047": 1}
