@@ -50,7 +50,8 @@ from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.identity import passwords as pw
 from gateway.identity.principal import Role
 from gateway.store.conditions import Attr, Condition, eq, exists, not_exists
-from gateway.store.port import ConditionFailed, InvalidCursor, Item, Tables, Update
+from gateway.store.cursor import as_invalid_input
+from gateway.store.port import ConditionFailed, Item, Tables, Update
 
 log = logging.getLogger("wecare.users")
 
@@ -179,10 +180,8 @@ class UserService:
         return page.items[0] if page.items else None
 
     def list_page(self, *, limit: int = 50, cursor: str | None = None) -> UserPage:
-        try:
+        with as_invalid_input():  # a cursor this API did not issue is the caller's mistake (422)
             page = self._table.scan(filter=eq("kind", "user"), limit=max(1, min(limit, 200)), cursor=cursor)
-        except InvalidCursor as exc:
-            raise InvalidInput(str(exc), details={"field": "cursor"}) from None
         return UserPage(page.items, page.cursor)
 
     def count_admins(self) -> int:

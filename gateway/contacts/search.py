@@ -39,7 +39,8 @@ from typing import Any
 from gateway.contacts import fields
 from gateway.errors import InvalidInput
 from gateway.store.conditions import SortKey
-from gateway.store.port import InvalidCursor, Item, Table
+from gateway.store.cursor import as_invalid_input
+from gateway.store.port import Item, Table
 
 INDEX = "search"
 BUCKET_LEN: Mapping[str, int] = {"n": 2, "e": 2, "p": 4}
@@ -227,10 +228,8 @@ def plan(query: str) -> Plan:
 def _resume(table: Table, query_plan: Plan, cursor: str | None) -> tuple[int, str | None]:
     if not cursor:
         return 0, None
-    try:
+    with as_invalid_input():
         state = table.cursors.decode(cursor, query_plan.scope)
-    except InvalidCursor as exc:
-        raise InvalidInput(str(exc), code="INVALID_CURSOR", details={"field": "cursor"}) from None
     phase_no, key = state.get("p"), state.get("a")
     if not (isinstance(phase_no, int) and 0 <= phase_no < len(query_plan.phases) and isinstance(key, str)):
         raise InvalidInput(

@@ -37,7 +37,8 @@ from gateway.contacts import fields as f
 from gateway.contacts import search as search_index
 from gateway.errors import Conflict, InvalidInput, NotFound
 from gateway.store.conditions import And, Attr, Condition, eq, not_exists
-from gateway.store.port import ConditionFailed, InvalidCursor, Item, Table, Tables, Update
+from gateway.store.cursor import as_invalid_input
+from gateway.store.port import ConditionFailed, Item, Table, Tables, Update
 
 log = logging.getLogger("wecare.contacts")
 
@@ -138,10 +139,8 @@ class ContactService:
         condition: Condition = eq("kind", "contact")
         if not include_deleted:
             condition = And((eq("kind", "contact"), not_exists("deletedAt")))
-        try:
+        with as_invalid_input():
             page = self._table.scan(filter=condition, limit=_clamp(limit), cursor=cursor)
-        except InvalidCursor as exc:
-            raise InvalidInput(str(exc), code="INVALID_CURSOR", details={"field": "cursor"}) from None
         return ContactPage(page.items, page.cursor)
 
     def matching_ids(self, q: str | None = None, *, opted_in: f.Channel | None = None) -> Iterator[str]:

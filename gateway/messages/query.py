@@ -17,7 +17,8 @@ from typing import Any
 from gateway.errors import InvalidInput, NotFound
 from gateway.messages.status import INBOUND_STATUSES, OUTBOUND_STATUSES
 from gateway.store.conditions import And, Condition, SortKey, eq
-from gateway.store.port import InvalidCursor, Item, Table, Tables
+from gateway.store.cursor import as_invalid_input
+from gateway.store.port import Item, Table, Tables
 
 ALL_STATUSES = tuple(s.value for s in (*OUTBOUND_STATUSES, *INBOUND_STATUSES))
 CHANNELS = ("whatsapp", "sms", "email")
@@ -62,12 +63,12 @@ class MessageQueryService:
 
     def _decode_cursor(self, cursor: str, scope: str) -> tuple[float, str]:
         invalid = InvalidInput(
-            "the cursor is not valid for this query; start again without it", code="INVALID_CURSOR"
+            "the cursor is not valid for this query; start again without it",
+            code="INVALID_CURSOR",
+            details={"field": "cursor"},
         )
-        try:
+        with as_invalid_input():
             data = self._table.cursors.decode(cursor, scope)
-        except InvalidCursor:
-            raise invalid from None
         at, message_id = data.get("t"), data.get("id")
         if isinstance(at, bool) or not isinstance(at, int | float) or not isinstance(message_id, str):
             raise invalid
