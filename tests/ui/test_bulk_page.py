@@ -666,3 +666,40 @@ def test_every_part_of_the_page_renders_without_errors_and_fits_320px(
         context.close()
     assert errors.errors == [], f"uncaught JavaScript errors: {errors.errors}"
     assert console.errors == [], f"console errors: {console.errors}"
+
+
+def test_a_whatsapp_job_can_be_sent_from_all_numbers_alternating(
+    page: Page, server: Server, admin_token: str, operator: str
+) -> None:
+    contacts = [
+        create_contact(
+            server, admin_token, name=f"Both Numbers {i}", phone=unique_phone(), optInWhatsApp=True
+        )
+        for i in range(4)
+    ]
+    posts = bulk_posts(page)
+    sign_in(page, operator, PASSWORD)
+    open_bulk(page)
+    compose = page.get_by_test_id("bulk-compose")
+    compose.get_by_label("Channel").select_option("whatsapp")
+    page.get_by_role("radio", name="Template").check()
+    page.get_by_label("Template name").fill("appointment_reminder")
+    sender = compose.get_by_label("From WhatsApp number")
+    options = sender.locator("option")
+    all_numbers = options.filter(has_text="All 2 numbers")
+    expect(all_numbers).to_have_count(1)
+    sender.select_option(all_numbers.get_attribute("value") or "")
+    page.get_by_label("Contact ids or phone numbers").fill("\n".join(c["contactId"] for c in contacts))
+    expect(preflight_figure(page, "would-send")).to_have_text("4")
+    page.get_by_role("button", name="Create job").click()
+    progress = page.get_by_test_id("bulk-progress")
+    expect(progress).to_have_attribute("data-status", "completed", timeout=JOB_DONE)
+    expect(page.get_by_test_id("bulk-count-sent")).to_have_text("4")
+    sent = body_of(posts[-1])
+    numbers = sent["phoneNumberIds"]
+    assert len(numbers) == 2 and len(set(numbers)) == 2 and "phoneNumberId" not in sent
+    job_id = page.get_by_test_id("bulk-created-job-id").inner_text()
+    with server.api(admin_token) as client:
+        recipients = client.get(f"/api/bulk-jobs/{job_id}/recipients").json()["items"]
+    # Each recipient was sent from its own, alternating number.
+    assert sorted(r["phoneNumberId"] for r in recipients) == sorted(numbers * 2)
