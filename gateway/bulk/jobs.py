@@ -128,6 +128,15 @@ class Job:
     def total(self) -> int:
         return int(self.item.get("totalRecipients", 0))
 
+    @property
+    def ended_at(self) -> float | None:
+        """When the job reached its terminal state (``completedAt``, ``cancelledAt`` or ``failedAt``)."""
+        for status in ("completed", "cancelled", "failed"):
+            at = self.item.get(f"{status}At")
+            if at:
+                return float(at)
+        return None
+
     def counts(self) -> dict[str, int]:
         return {key: int(self.item.get(counter(key), 0)) for key in COUNT_KEYS}
 
@@ -144,9 +153,7 @@ def progress(job: Job, now: float) -> dict[str, float | None]:
     the seconds the rest would take at that rate (None until there is a rate, or when nothing is left)."""
     counts = job.counts()
     started = job.item.get("runningAt")
-    ended = next(
-        (job.item.get(f"{s}At") for s in ("completed", "cancelled", "failed") if job.item.get(f"{s}At")), None
-    )
+    ended = job.ended_at
     finished = job.total - counts["pending"] - counts["sending"] - counts["deferred"]
     if started is None:
         return {"elapsedSeconds": None, "ratePerSecond": None, "etaSeconds": None}

@@ -121,7 +121,7 @@ class RecipientStore:
         fields: Mapping[str, Any] | None = None,
         *,
         extra: Attr | And | None = None,
-    ) -> Item | None:
+    ) -> dict[str, Any] | None:
         """``source → target`` if the recipient is still ``source``; the job's counters follow (in the
         same transaction where the adapter has them). Returns the attributes written, or None."""
         changes: dict[str, Any] = {"status": target, "updatedAt": self._clock.now()}
@@ -141,11 +141,11 @@ class RecipientStore:
                 return None
             return changes
         try:
-            item = self._table.update(key, Update(set=changes), condition=condition)
+            self._table.update(key, Update(set=changes), condition=condition)
         except ConditionFailed:
             return None
         self._jobs.count_move(job_id, source, target)
-        return item
+        return changes
 
     def claim(self, job_id: str, recipient_id: str) -> Claim | None:
         """Own the recipient before its send: ``pending → sending``, or take over a stale ``sending``.

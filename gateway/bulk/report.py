@@ -157,10 +157,8 @@ class BulkReports:
     def _summary(self, job: Job, tally: _Tally) -> dict[str, Any]:
         item = job.item
         started = float(item.get("runningAt") or item.get("createdAt") or 0)
-        ended_at = next(
-            (item.get(f"{s}At") for s in ("completed", "cancelled", "failed") if item.get(f"{s}At")), None
-        )
-        end = float(ended_at) if ended_at is not None else self._clock.now()
+        ended_at = job.ended_at
+        end = ended_at if ended_at is not None else self._clock.now()
         duration = max(0.0, end - started)
         finished = sum(n for s, n in tally.statuses.items() if s not in ("pending", "sending"))
         return {

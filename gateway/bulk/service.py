@@ -436,8 +436,8 @@ class BulkService:
 
     def _due_preflight(self, job: Job) -> dict[str, Any] | None:
         """The conversations a due scheduled job opens, decided now (its windows may have changed)."""
-        if job.channel != "whatsapp":
-            return None
+        if job.channel != "whatsapp" or self._tier is None:
+            return None  # nothing to reserve: no preflight to pay for
         content = content_from_document(job.item["content"])
         ids = (str(r["contactId"]) for r in self.recipients.iter_status(job.job_id, "pending"))
         return self.preflight(
