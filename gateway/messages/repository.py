@@ -140,10 +140,14 @@ class MessageRepository:
         Only over an in-flight row; if the row moved on meanwhile, the stored one stands and is returned.
         """
         key = {"messageId": item["messageId"]}
+        # ``item`` is the row as inserted. While a message is in flight only recovery writes it
+        # (sending → unknown, which the send's own result supersedes); its delivery statuses wait as
+        # pending until it has a provider id. So the whole row is put back, which the embedded store
+        # checks and writes in one statement, without reading the row first.
+        finished = {**item, **fields}
         try:
-            return self._table.update(
-                key, Update(set=dict(fields)), condition=Attr("status", "in", list(IN_FLIGHT))
-            )
+            self._table.put(finished, condition=Attr("status", "in", list(IN_FLIGHT)))
+            return finished
         except ConditionFailed:
             log.error(
                 "message status moved on while sending; keeping the stored one",

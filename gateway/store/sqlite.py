@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.clock import Clock
-from gateway.store import keys
+from gateway.store import itemjson, keys
 from gateway.store.conditions import Attr, Condition, SortKey, evaluate
 from gateway.store.cursor import CursorCodec, stored_key
 from gateway.store.port import (
@@ -43,8 +43,8 @@ from gateway.store.updates import apply_update
 DEFAULT_FILE_NAME = "wecare.db"
 MAX_ITEM_BYTES = 400 * 1024  # DynamoDB's limit, enforced here too so nothing works only locally
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
-_loads = json.loads
+_dumps = itemjson.dumps
+_loads = itemjson.loads
 _SCAN_BATCH = 64
 
 
@@ -172,7 +172,10 @@ class SqliteTable:
         self._clock = clock
         self._layout = _Layout(schema)
         self._not_exists_fast = frozenset(schema.key_names)
+        # Text columns a put's condition can be checked on in SQL, without reading the item.
+        self._text_columns = frozenset(c for c in self._layout.columns if _attr_type(schema, c) == "S")
         self._query_sql = lru_cache(maxsize=256)(self._build_query_sql)
+        self._guarded_put_sql = lru_cache(maxsize=32)(self._build_guarded_put_sql)
 
     @property
     def name(self) -> str:
@@ -214,11 +217,49 @@ class SqliteTable:
                     raise ConditionFailed(f"{self.name}: an item with this key already exists")
                 return
             kv = keys.primary_key(self.schema, item)
+            guard = self._column_guard(condition)
+            if guard is not None:
+                # One UPDATE: the live row is replaced only if its column satisfies the condition.
+                column, wanted = guard
+                n_keys = len(layout.key_columns)
+                sql = self._guarded_put_sql(column, len(wanted))
+                params = (*values[n_keys:], *kv, self._clock.now(), *wanted)
+                if self._db.connection().execute(sql, params).rowcount == 0:
+                    raise ConditionFailed(f"{self.name}: condition failed for {kv}")
+                return
             with self._db.transaction() as conn:
                 current = self._current(conn, kv)
                 if not evaluate(condition, current):
                     raise ConditionFailed(f"{self.name}: condition failed for {kv}")
                 conn.execute(layout.upsert, values)
+
+    def _column_guard(self, condition: Condition) -> tuple[str, tuple[str, ...]] | None:
+        """(column, accepted texts) when ``condition`` is ``eq``/``in`` of strings on a text column.
+
+        Such a column holds exactly the item's attribute (or NULL when it has none), and SQL text
+        equality is Python's, so the check needs no decoding of the stored item.
+        """
+        if not isinstance(condition, Attr) or condition.name not in self._text_columns:
+            return None
+        if condition.op == "eq":
+            wanted: tuple[Any, ...] = (condition.value,)
+        elif condition.op == "in" and isinstance(condition.value, list | tuple) and condition.value:
+            wanted = tuple(condition.value)
+        else:
+            return None
+        if not all(isinstance(v, str) for v in wanted):
+            return None
+        return condition.name, wanted
+
+    def _build_guarded_put_sql(self, column: str, n_values: int) -> str:
+        layout = self._layout
+        assigned = [c for c in layout.columns if c not in layout.key_columns] + ["_expires", "_item"]
+        key_where = " AND ".join(f"{_q(c)} = ?" for c in layout.key_columns)
+        accepted = ", ".join("?" for _ in range(n_values))
+        return (
+            f"UPDATE {layout.table} SET {', '.join(f'{_q(c)} = ?' for c in assigned)} "
+            f"WHERE {key_where} AND (_expires IS NULL OR _expires > ?) AND {_q(column)} IN ({accepted})"
+        )
 
     def put_many(self, items: Sequence[Item]) -> None:
         """Write many items unconditionally in one transaction (all or nothing): bulk loads, imports."""

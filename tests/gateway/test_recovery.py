@@ -67,20 +67,20 @@ def test_a_crash_between_the_driver_call_and_the_status_write_is_recovered(
 ) -> None:
     tables["Contacts"].put(contact_item("ct_1", now=clock.now()))
     gateway = make_gateway()
-    original = tables["Messages"].update
+    original = tables["Messages"].put
 
-    def crash_on_status_write(key, update: Update, *, condition=None):  # type: ignore[no-untyped-def]
-        if update.set.get("status") == "sent":
+    def crash_on_status_write(item, *, condition=None):  # type: ignore[no-untyped-def]
+        if item.get("status") == "sent":
             raise SystemExit("process killed")
-        return original(key, update, condition=condition)
+        return original(item, condition=condition)
 
-    tables["Messages"].update = crash_on_status_write  # type: ignore[method-assign]
+    tables["Messages"].put = crash_on_status_write  # type: ignore[method-assign]
     try:
         gateway.send(OutboundRequest(contact_id="ct_1", channel="sms", content=TextContent("hi")))
     except SystemExit:
         pass
     finally:
-        tables["Messages"].update = original  # type: ignore[method-assign]
+        tables["Messages"].put = original  # type: ignore[method-assign]
     assert len(drivers["sms"].calls) == 1
     [stuck] = tables["Messages"].query("sending", index="byStatus").items
     clock.advance(301)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from gateway.clock import FakeClock, SystemClock
+from gateway.store import sqlitedb
 from gateway.store.conditions import SortKey
 from gateway.store.port import StoreUnavailable, Update
 from gateway.store.schema import TABLE_NAMES
@@ -226,8 +227,9 @@ def test_a_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
     t = SqliteTables(tmp_path, SystemClock())
     t["Contacts"].put({"contactId": "parent"})
     first = t._db.connection()
-    # Simulate being in another process: the per-thread connection is bound to its pid.
-    t._db._local.handle.pid = -1
+    # What os.fork runs in the child (the hook registered by the module): the inherited
+    # per-thread connection belongs to the parent.
+    sqlitedb._after_fork_in_child()
     assert t._db.connection() is not first
     assert t["Contacts"].get({"contactId": "parent"}) == {"contactId": "parent"}
     t.close()

@@ -116,6 +116,53 @@ def test_condition_algebra_guards_writes(store: Store, condition: Attr | And | O
         assert "checked" not in messages.get({"messageId": "m-1"})  # type: ignore[operator]
 
 
+@pytest.mark.parametrize(
+    ("condition", "holds"),
+    [
+        (eq("status", "sending"), True),
+        (eq("status", "sent"), False),
+        (Attr("status", "in", ["queued", "sending"]), True),
+        (Attr("status", "in", ["queued"]), False),
+        (eq("whatsappMessageId", "wamid-1"), False),  # an index attribute the item does not have
+        (eq("messageId", "m-1"), True),  # the key itself
+        (eq("status", 1), False),  # a number never equals a text attribute
+        (Attr("status", "in", ["sending", 1]), True),
+    ],
+)
+def test_a_conditional_put_on_an_indexed_attribute_replaces_only_a_matching_item(
+    store: Store, condition: Attr, holds: bool
+) -> None:
+    # The SQLite adapter checks these in SQL on the index column, without reading the item: it must
+    # agree with the other adapters, which evaluate the condition on the stored item.
+    messages = store.tables["Messages"]
+    messages.put(msg("m-1", status="sending", body="first"))
+    replacement = msg("m-1", status="sent", body="second", providerMessageId="p-1")
+    if holds:
+        messages.put(replacement, condition=condition)
+        assert messages.get({"messageId": "m-1"}) == replacement
+        assert [i["messageId"] for i in messages.query("sent", index="byStatus").items] == ["m-1"]
+        assert messages.query("sending", index="byStatus").items == []
+    else:
+        with pytest.raises(ConditionFailed):
+            messages.put(replacement, condition=condition)
+        assert messages.get({"messageId": "m-1"}) == msg("m-1", status="sending", body="first")
+
+
+def test_a_conditional_put_on_an_indexed_attribute_sees_an_absent_or_expired_item_as_absent(
+    store: Store,
+) -> None:
+    messages = store.tables["Messages"]
+    now = int(store.clock.now())
+    with pytest.raises(ConditionFailed):
+        messages.put(msg("m-none", status="sent"), condition=eq("status", "sending"))
+    assert messages.get({"messageId": "m-none"}) is None
+    messages.put(msg("m-old", status="sending", expiresAt=now + 5))
+    store.clock.advance(6)
+    with pytest.raises(ConditionFailed):
+        messages.put(msg("m-old", status="sent", expiresAt=now + 500), condition=eq("status", "sending"))
+    assert messages.get({"messageId": "m-old"}) is None
+
+
 def test_conditions_on_an_absent_item_see_no_attributes(store: Store) -> None:
     config = store.tables["SystemConfig"]
     with pytest.raises(ConditionFailed):
