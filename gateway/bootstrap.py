@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from typing import TypeAlias
 
     from channels.base import Channel, ChannelDriver
+    from gateway.ai.ports import Drafter, Retriever
+    from gateway.ai.service import AIService
     from gateway.audit import AuditLog
     from gateway.auth.identity import CognitoIdentity, LocalIdentity
     from gateway.auth.jwks import Fetch
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from gateway.outbound.recovery import SendRecovery
     from gateway.outbound.types import Outbox
     from gateway.policy import Bundle, PolicyEngine
+    from gateway.system_config import SystemConfigService
     from gateway.users import UserService
 
     # The two identities behind ``Container.identity``: the embedded one and Cognito's.
@@ -87,6 +90,8 @@ class Container:
     bulk: BulkService | None = None
     bulk_worker: BulkWorker | None = None
     bulk_reports: BulkReports | None = None
+    system_config: SystemConfigService | None = None
+    ai: AIService | None = None
     metrics_token: SecretStr | None = None  # GET /metrics needs it as a bearer token when set
 
     def health(self) -> dict[str, object]:
@@ -194,6 +199,7 @@ def build_embedded(settings: Settings, clock: Clock | None = None) -> Container:
         ]
     )
     container.workers.extend(bulk_workers(container))
+    container.workers.extend(ai_workers(container))
     return container
 
 
@@ -255,8 +261,12 @@ def wire_services(
     social_client: Any = None,
     s3_client: Any = None,
     identity_fetch: Any = None,
+    ai_backends: tuple[Retriever, Drafter] | None = None,
 ) -> None:
     """Construct the services over the container's ports (the same code for every runtime).
+
+    ``ai_backends`` (knowledge base, drafter) default to the offline ones over the data dir's
+    knowledge-base folder; the AWS runtime passes Bedrock's.
 
     A bundle that does not load stops start-up here (``BundleError``): the gateway never runs without
     its policies. ``drivers`` defaults to the DRY_RUN recorders unless the settings say LIVE, in which
@@ -270,7 +280,6 @@ def wire_services(
     from gateway.inbound.service import INBOUND_DLQ, InboundService
     from gateway.inbound.sns_signature import SnsSignatureVerifier
     from gateway.messages.query import MessageQueryService
-    from gateway.outbound.dlq import replay_outbound
     from gateway.outbound.recovery import SendRecovery
     from gateway.outbound.types import Outbox
     from gateway.policy import PolicyEngine, load_bundle
@@ -317,6 +326,9 @@ def wire_services(
         on_delivery_failed=lambda message: (
             c.bulk_worker.on_delivery_failed(message) if c.bulk_worker else None
         ),
+        # A stored inbound message is queued for a suggestion when AI is on (wired below, after the
+        # gateway its approvals send through).
+        on_stored=[lambda item: c.ai.on_inbound_stored(item) if c.ai else None],
     )
     c.inbound = inbound
     outbox = Outbox()
@@ -352,13 +364,71 @@ def wire_services(
     c.gateway = gateway
     c.recovery = SendRecovery(c.tables, c.clock, c.alerts, c.metrics)
 
-    def replay_outbound_letter(payload: str) -> None:
-        replay_outbound(gateway, payload)
-
     # The replay handlers are registered here, each running exactly the code the original handler ran.
     dlq.register(INBOUND_DLQ, inbound.replay)
-    dlq.register("outbound-dlq", replay_outbound_letter)
+    dlq.register("outbound-dlq", _outbound_replayer(gateway))
     wire_bulk(c)
+    wire_ai(c, ai_backends)
+
+
+def _outbound_replayer(gateway: Gateway) -> Callable[[str], None]:
+    from gateway.outbound.dlq import replay_outbound
+
+    def replay(payload: str) -> None:
+        replay_outbound(gateway, payload)
+
+    return replay
+
+
+def wire_ai(container: Container, backends: tuple[Retriever, Drafter] | None) -> None:
+    from gateway.ai.service import AIService
+    from gateway.system_config import SystemConfigService
+
+    c, s = container, container.settings
+    config = SystemConfigService(c.tables, c.clock, c.audit)
+    c.system_config = config
+    if backends is None:
+        from gateway.ai.local import LocalDrafter, LocalKnowledgeBase, seed_knowledge_base
+
+        folder = s.AI_KNOWLEDGE_DIR or (s.WECARE_DATA_DIR / "knowledge-base")
+        seed_knowledge_base(folder)
+        backends = (LocalKnowledgeBase(folder), LocalDrafter())
+    retriever, drafter = backends
+    c.ai = AIService(
+        c.tables,
+        c.clock,
+        c.queues,
+        config=config,
+        retriever=retriever,
+        drafter=drafter,
+        gateway=wired(c.gateway, "gateway"),
+        metrics=c.metrics,
+        audit=c.audit,
+        mask_personal_data=s.AI_MASK_PERSONAL_DATA,
+    )
+
+
+# The embedded suggestion worker: polls ai-queue; a suggestion takes well under the visibility.
+AI_POLL_SECONDS = 0.5
+AI_VISIBILITY_SECONDS = 120.0
+
+
+def ai_workers(container: Container) -> list[PeriodicWorker]:
+    from gateway.ai.service import AI_QUEUE
+
+    service = wired(container.ai, "ai")
+    queue = container.queues[AI_QUEUE]
+
+    def drain() -> int:
+        handled = 0
+        for message in queue.receive(5, visibility_timeout=AI_VISIBILITY_SECONDS):
+            # An exception leaves the message on the queue: it comes back after its visibility.
+            service.handle_queued(message.body)
+            queue.delete(message.receipt_handle)
+            handled += 1
+        return handled
+
+    return [PeriodicWorker("ai-suggest", drain, interval=AI_POLL_SECONDS, repeat_while_busy=True)]
 
 
 def wire_bulk(container: Container) -> None:
@@ -569,6 +639,7 @@ def build_lambda(
             "bulk-dlq": settings.BULK_DLQ_URL,
             "inbound-dlq": settings.INBOUND_DLQ_URL,
             "outbound-dlq": settings.OUTBOUND_DLQ_URL,
+            "ai-queue": settings.AI_QUEUE_URL,
         },
     )
     metrics = Metrics(emf_stream=emf_stream if emf_stream is not None else sys.stdout)
@@ -609,5 +680,16 @@ def build_lambda(
         social_client=session.client("socialmessaging", config=botocore_config()),
         s3_client=session.client("s3"),
         identity_fetch=identity_fetch,
+        ai_backends=bedrock_backends(settings, session.client("bedrock-agent-runtime")),
     )
     return container
+
+
+def bedrock_backends(settings: Settings, client: Any) -> tuple[Retriever, Drafter]:
+    """Knowledge base ``Retrieve`` and agent ``InvokeAgent`` over one bedrock-agent-runtime client."""
+    from gateway.ai.bedrock import BedrockAgentDrafter, BedrockRetriever
+
+    return (
+        BedrockRetriever(client, settings.BEDROCK_KB_ID),
+        BedrockAgentDrafter(client, settings.BEDROCK_AGENT_ID, settings.BEDROCK_AGENT_ALIAS_ID),
+    )

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     BEDROCK_AGENT_ID: str = "HQNT0JXN8G"
     BEDROCK_AGENT_ALIAS_ID: str = ""
     BEDROCK_FOUNDATION_MODEL: str = "amazon.nova-pro-v1:0"
+    AI_QUEUE_URL: str = ""
+    # Phone numbers and e-mail addresses in a customer's text are masked before it leaves for a model.
+    AI_MASK_PERSONAL_DATA: bool = True
+    # The Markdown documents the embedded default's offline suggester retrieves from (default:
+    # <data dir>/knowledge-base, seeded with sample documents on first start).
+    AI_KNOWLEDGE_DIR: Path | None = None
     # AWS resource names (DynamoDB table prefix, queue URLs) and the embedded data dir
     TABLE_PREFIX: str = ""
     INBOUND_DLQ_URL: str = ""
@@ -148,6 +154,7 @@ RUNTIME_REQUIREMENTS: Mapping[Runtime, tuple[str, ...]] = {
         "COGNITO_APP_CLIENT_ID",
         "TABLE_PREFIX",
         "BULK_QUEUE_URL",
+        "AI_QUEUE_URL",
         "INBOUND_DLQ_URL",
         "BULK_DLQ_URL",
         "OUTBOUND_DLQ_URL",

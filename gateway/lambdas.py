@@ -117,6 +117,44 @@ def bulk_worker_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any
         correlation_id.reset(token)
 
 
+def ai_generate_response_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """ai-generate-response: the SQS event source of ``ai-queue`` (``ReportBatchItemFailures``).
+
+    The inbound handler only queues a stored message's id; the suggestion is made here, so a slow or
+    failing model never touches the inbound path. A record that raises is redelivered by SQS.
+    """
+    token = _with_request_id(context)
+    try:
+        service = wired(container().ai, "ai")
+        failures: list[dict[str, str]] = []
+        for record in event.get("Records") or ():
+            message_id = str(record.get("messageId", ""))
+            try:
+                service.handle_queued(str(record.get("body", "")))
+            except Exception:
+                log.exception("suggestion failed; SQS will redeliver it", extra={"messageId": message_id})
+                failures.append({"itemIdentifier": message_id})
+        return {"batchItemFailures": failures}
+    finally:
+        correlation_id.reset(token)
+
+
+def ai_query_kb_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """ai-query-kb: ``{"messageId": ...}`` or ``{"contactId": ...}`` → a suggestion made now (on demand)."""
+    token = _with_request_id(context)
+    try:
+        service = wired(container().ai, "ai")
+        message_id, contact_id = event.get("messageId"), event.get("contactId")
+        item = service.suggest(
+            actor="lambda:ai-query-kb",
+            message_id=str(message_id) if message_id else None,
+            contact_id=str(contact_id) if contact_id else None,
+        )
+        return {"suggestion": item}
+    finally:
+        correlation_id.reset(token)
+
+
 def dlq_replay_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     """dlq-replay: ``{"queue": "inbound-dlq", "max": 10}`` (max 1 to 100)."""
     token = _with_request_id(context)

@@ -15,8 +15,10 @@ from gateway.api.errors import install_error_handlers
 from gateway.api.gate import RequestGate
 from gateway.api.openapi import install_openapi
 from gateway.api.routes import (
+    ai,
     auth,
     bulk,
+    config,
     contacts,
     dlq,
     health,
@@ -70,7 +72,7 @@ def create_app(container: Container) -> FastAPI:
         return response
 
     app.include_router(health.router)
-    for module in (auth, users, contacts, messages, bulk, dlq, policies):
+    for module in (auth, users, contacts, messages, bulk, dlq, policies, ai, config):
         app.include_router(module.router, prefix="/api")
     app.include_router(webhooks.router, prefix="/webhooks")
     if (UI_DIR / "index.html").exists():

@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeAlias
 from fastapi import Depends, Request
 
 # Imported for real, not only for the type checker: FastAPI resolves these annotations at start-up.
+from gateway.ai.service import AIService
 from gateway.auth.identity import CognitoIdentity, LocalIdentity
 from gateway.bootstrap import Container
 from gateway.bulk.report import BulkReports
@@ -30,6 +31,7 @@ from gateway.inbound.service import InboundService
 from gateway.messages.query import MessageQueryService
 from gateway.outbound.gateway import Gateway
 from gateway.policy import PolicyEngine
+from gateway.system_config import SystemConfigService
 from gateway.users import UserService
 
 Identity: TypeAlias = LocalIdentity | CognitoIdentity  # the same union as ``Container.identity``
@@ -120,6 +122,18 @@ def get_bulk_reports(container: ContainerDep) -> BulkReports:
     return container.bulk_reports
 
 
+def get_ai(container: ContainerDep) -> AIService:
+    if container.ai is None:
+        raise Unavailable("AI-suggested replies are not configured on this server")
+    return container.ai
+
+
+def get_system_config(container: ContainerDep) -> SystemConfigService:
+    if container.system_config is None:
+        raise Unavailable("system configuration is not available on this server")
+    return container.system_config
+
+
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 PolicyDep = Annotated[PolicyEngine, Depends(get_policy)]
 DecisionsDep = Annotated[DecisionService, Depends(get_decisions)]
@@ -131,3 +145,5 @@ DlqDep = Annotated[DlqService, Depends(get_dlq)]
 InboundDep = Annotated[InboundService, Depends(get_inbound)]
 BulkDep = Annotated[BulkService, Depends(get_bulk)]
 BulkReportsDep = Annotated[BulkReports, Depends(get_bulk_reports)]
+AIDep = Annotated[AIService, Depends(get_ai)]
+SystemConfigDep = Annotated[SystemConfigService, Depends(get_system_config)]

@@ -325,6 +325,26 @@ ROUTES: Final[Mapping[tuple[str, str], Route]] = {
         )
         for action in ("pause", "resume", "cancel")
     },
+    ("POST", "/api/ai/suggestions"): Route(
+        errors={
+            404: "MESSAGE_NOT_FOUND: no such inbound message, or the contact has none to answer",
+            422: "INVALID_INPUT: give messageId or contactId; NOTHING_TO_ANSWER: the message has no text",
+        }
+    ),
+    ("POST", "/api/ai/suggestions/{interaction_id}/approve"): Route(
+        errors={
+            409: "INVALID_TRANSITION: the suggestion was already approved or rejected (details.status)",
+            422: "INVALID_INPUT: the reply is empty; TOO_LONG: more than 4096 characters",
+            429: "RATE_LIMITED: the WhatsApp rate limit stayed saturated; see Retry-After",
+            503: "UNAVAILABLE / CHANNEL_UNAVAILABLE: sending is not configured here",
+        }
+    ),
+    ("POST", "/api/ai/suggestions/{interaction_id}/reject"): Route(
+        errors={409: "INVALID_TRANSITION: the suggestion was already approved or rejected (details.status)"}
+    ),
+    ("PUT", "/api/config/{key}"): Route(
+        errors={422: "UNKNOWN_CONFIG_KEY (details.keys); INVALID_CONFIG_VALUE: the value fails its check"}
+    ),
     # The webhooks are public: their callers prove themselves by a signature, so a bad one is a 403, and
     # their bodies are read raw (verified, never validated into a 422).
     ("POST", "/webhooks/sns"): Route(

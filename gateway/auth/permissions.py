@@ -55,6 +55,14 @@ ROUTES: Mapping[tuple[str, str], Rule] = {
     ("GET", "/api/policies"): Viewer,
     ("GET", "/api/decisions"): Viewer,
     ("POST", "/api/policies/evaluate"): Viewer,
+    # AI-suggested replies: anyone signed in reads them, an Operator acts on them
+    ("GET", "/api/ai/suggestions"): Viewer,
+    ("GET", "/api/ai/suggestions/{interaction_id}"): Viewer,
+    ("GET", "/api/ai/stats"): Viewer,
+    ("POST", "/api/ai/suggestions"): Operator,
+    ("POST", "/api/ai/suggestions/{interaction_id}/approve"): Operator,
+    ("POST", "/api/ai/suggestions/{interaction_id}/reject"): Operator,
+    ("POST", "/api/ai/suggestions/{interaction_id}/feedback"): Operator,
     # system configuration
     ("GET", "/api/config"): Admin,
     ("PUT", "/api/config/{key}"): Admin,

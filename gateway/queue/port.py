@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-QUEUE_NAMES: tuple[str, ...] = ("bulk-queue", "bulk-dlq", "inbound-dlq", "outbound-dlq")
+QUEUE_NAMES: tuple[str, ...] = ("bulk-queue", "bulk-dlq", "inbound-dlq", "outbound-dlq", "ai-queue")
 MAX_BATCH = 10
 
 

@@ -44,6 +44,7 @@ def _env(session: boto3.session.Session, **extra: str) -> dict[str, str]:
         "COGNITO_APP_CLIENT_ID": "client-123",
         "META_VERIFY_TOKEN": "verify-me",
         "BULK_QUEUE_URL": urls["bulk-queue"],
+        "AI_QUEUE_URL": urls["ai-queue"],
         "BULK_DLQ_URL": urls["bulk-dlq"],
         "INBOUND_DLQ_URL": urls["inbound-dlq"],
         "OUTBOUND_DLQ_URL": urls["outbound-dlq"],

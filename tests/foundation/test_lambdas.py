@@ -41,6 +41,7 @@ def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]
             "TABLE_PREFIX": PREFIX,
             "COGNITO_APP_CLIENT_ID": "client-123",
             "BULK_QUEUE_URL": urls["bulk-queue"],
+            "AI_QUEUE_URL": urls["ai-queue"],
             "BULK_DLQ_URL": urls["bulk-dlq"],
             "INBOUND_DLQ_URL": urls["inbound-dlq"],
             "OUTBOUND_DLQ_URL": urls["outbound-dlq"],
