@@ -20,6 +20,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    ReadTimeoutError,
 )
 from urllib3.exceptions import ProtocolError
 from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
@@ -145,9 +146,9 @@ def _bedrock_errors(operation: str, target: str) -> Iterator[None]:
             target=target,
             status=status if isinstance(status, int) else None,
         ) from exc
-    # botocore's ReadTimeoutError is a urllib3 one; the agent's stream is read straight from urllib3, so a
-    # timeout mid-answer arrives unwrapped.
-    except (URLLib3ReadTimeoutError, ConnectTimeoutError) as exc:
+    # The agent's stream is read straight from urllib3, so a timeout mid-answer arrives as urllib3's
+    # ReadTimeoutError, which botocore's (based on its vendored copy of urllib3) does not cover.
+    except (ReadTimeoutError, URLLib3ReadTimeoutError, ConnectTimeoutError) as exc:
         raise AIError(
             f"Bedrock {operation} on {target} timed out: {exc}; retry, or raise the client's timeouts if "
             "it keeps happening",
