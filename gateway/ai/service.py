@@ -37,7 +37,7 @@ from gateway.metrics import Metrics
 from gateway.outbound.ports import AuditTrail
 from gateway.outbound.types import OutboundRequest, SendOutcome, TextContent
 from gateway.queue.port import Queues
-from gateway.store.conditions import eq
+from gateway.store.conditions import eq, not_exists
 from gateway.store.cursor import as_invalid_input
 from gateway.store.port import ConditionFailed, Item, Tables, Update
 from gateway.system_config import AI_ENABLED, SystemConfigService
@@ -143,7 +143,10 @@ class AIService:
         message = self._messages.get({"messageId": message_id})
         if message is None or message.get("direction") != "inbound" or not _text_of(message):
             return None
-        return self._make(message, requested_by="system:inbound")
+        # The automatic suggestion's id is derived from the message and written only if absent: two
+        # workers holding the same queue message (a redelivery) store one suggestion, not two.
+        interaction_id = "ai_" + hashlib.sha256(message_id.encode()).hexdigest()[:32]
+        return self._make(message, requested_by="system:inbound", interaction_id=interaction_id)
 
     def suggest(self, *, actor: str, message_id: str | None = None, contact_id: str | None = None) -> Item:
         """On demand (``POST /api/ai/suggestions``): for a message, or the contact's newest inbound one.
@@ -167,14 +170,14 @@ class AIService:
                 return item
         raise NotFound(f"contact {contact_id} has no inbound message to answer", code="MESSAGE_NOT_FOUND")
 
-    def _make(self, message: Item, *, requested_by: str) -> Item:
+    def _make(self, message: Item, *, requested_by: str, interaction_id: str | None = None) -> Item:
         started = self._clock.now()
         text = _text_of(message)
         masked = mask(text) if self._mask else None
         query = masked.text if masked is not None else text
         contact_id = str(message["contactId"])
         item: Item = {
-            "interactionId": "ai_" + uuid.uuid4().hex,
+            "interactionId": interaction_id or "ai_" + uuid.uuid4().hex,
             "messageId": message["messageId"],
             "contactId": contact_id,
             "query": query,
@@ -207,7 +210,10 @@ class AIService:
             )
             self._metrics.inc("ai_suggestions_total", {"backend": draft.backend})
         item["latencyMs"] = round((self._clock.now() - started) * 1000, 1)
-        self._table.put(item)
+        try:
+            self._table.put(item, condition=not_exists("interactionId"))
+        except ConditionFailed:
+            return self.get(str(item["interactionId"]))  # another worker stored this one first
         return item
 
     def _attempt(self, call: Callable[[], Any]) -> Any:

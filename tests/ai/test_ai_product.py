@@ -23,6 +23,7 @@ from gateway.bootstrap import Container, ai_workers, build_embedded, wire_ai
 from gateway.clock import FakeClock
 from gateway.config import load_settings
 from gateway.inbound.service import inbound_message_id
+from gateway.store.port import Page
 from tests.inbound.events import envelope, sns_event, text_value
 from tests.inbound.http import TestClient
 
@@ -333,3 +334,20 @@ def test_the_ai_switch_is_admin_only_validated_and_audited(product: Product) -> 
         if a["action"] == "config.changed"
     ]
     assert audits and audits[-1]["details"] == {"old": False, "new": True}
+
+
+def test_two_workers_holding_the_same_message_store_one_suggestion(
+    product: Product, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    product.switch_ai(True)
+    message_id = product.receive("wamid.RACE1", "What are your opening hours?")
+    service = product.container.ai
+    assert service is not None
+    table = product.container.tables["AIInteractions"]
+    # Both workers look before either has written: neither sees the other's suggestion.
+    monkeypatch.setattr(table, "query", lambda *a, **kw: Page([], None))
+    first, second = service.process(message_id), service.process(message_id)
+    monkeypatch.undo()
+    assert first is not None and second is not None
+    assert first["interactionId"] == second["interactionId"]
+    assert len(table.query(message_id, index="byMessage", limit=10).items) == 1
