@@ -63,20 +63,6 @@ def new_recipient(
     return item
 
 
-# Moves written in one transaction at most: with the job's counter write, 25 items, the limit that
-# every DynamoDB TransactWriteItems call accepts.
-MAX_MOVES_PER_TRANSACTION = 24
-
-
-@dataclass(frozen=True)
-class Move:
-    """One recipient's part of :meth:`RecipientStore.move_all`."""
-
-    recipient_id: str
-    fields: Mapping[str, Any]
-    extra: Attr | And | None = None
-
-
 @dataclass(frozen=True)
 class Claim:
     """A recipient this worker now owns (status ``sending``), and whether it is a takeover."""
@@ -160,36 +146,6 @@ class RecipientStore:
             return None
         self._jobs.count_move(job_id, source, target)
         return changes
-
-    def move_all(
-        self, job_id: str, source: str, target: str, moves: Sequence[Move]
-    ) -> list[dict[str, Any] | None]:
-        """:meth:`move` for several recipients: one transaction and one counter write for them all
-        (at most :data:`MAX_MOVES_PER_TRANSACTION`). When one of them has changed hands the
-        transaction writes nothing and each is moved on its own, so the others still move. Returns
-        what :meth:`move` would have, per move."""
-        if len(moves) > MAX_MOVES_PER_TRANSACTION:
-            raise ValueError(f"at most {MAX_MOVES_PER_TRANSACTION} moves per call, got {len(moves)}")
-        if self._transact is not None and len(moves) > 1 and source != target:
-            now = self._clock.now()
-            writes: list[Write] = []
-            written: list[dict[str, Any] | None] = []
-            for m in moves:
-                changes: dict[str, Any] = {"status": target, "updatedAt": now, **m.fields}
-                condition: Attr | And = eq("status", source)
-                if m.extra is not None:
-                    condition = condition & m.extra
-                key = {"jobId": job_id, "recipientId": m.recipient_id}
-                writes.append(Write("BulkRecipients", key, Update(set=changes), condition))
-                written.append(changes)
-            writes.append(self._jobs.count_write(job_id, source, target, n=len(moves)))
-            try:
-                self._transact(writes)
-            except ConditionFailed:
-                pass  # someone else's move among them: each on its own below
-            else:
-                return written
-        return [self.move(job_id, m.recipient_id, source, target, m.fields, extra=m.extra) for m in moves]
 
     def claim(self, job_id: str, recipient_id: str) -> Claim | None:
         """Own the recipient before its send: ``pending → sending``, or take over a stale ``sending``.

@@ -32,7 +32,6 @@ from gateway.bulk.content import content_from_document
 from gateway.bulk.errors import DAY, Action, rule_for
 from gateway.bulk.jobs import TERMINAL, Job, JobStore
 from gateway.bulk.recipients import Claim, RecipientStore, message_id
-from gateway.bulk.sent_batch import SentBatch
 from gateway.clock import Clock
 from gateway.errors import Conflict, TooManyRequests
 from gateway.messages.repository import MessageRepository
@@ -135,7 +134,6 @@ class BulkWorker:
         on_end: Callable[[str], object] | None = None,
         after_late_change: Callable[[str], object] | None = None,
         status_check_seconds: float = 0.25,
-        sent_batch_seconds: float = 0.2,
     ) -> None:
         self._tables = tables
         self._clock = clock
@@ -156,7 +154,6 @@ class BulkWorker:
         self.failures = FailureWindow()
         self._stopping = threading.Event()
         self._status_check = status_check_seconds
-        self._sent_batch_seconds = sent_batch_seconds
 
     def stop(self) -> None:
         """Finish the send in hand and hand the rest of every chunk back (the process is stopping)."""
@@ -171,28 +168,11 @@ class BulkWorker:
         job = self._start(chunk, result)
         if job is None:
             return result
-        batch = SentBatch(self.recipients, job.job_id, max_age=self._sent_batch_seconds)
-        try:
-            self._send_all(job, chunk.recipient_ids, result, batch, started)
-        except BaseException:
-            # Best effort: what was sent is stored either way (see gateway.bulk.sent_batch).
-            with contextlib.suppress(Exception):
-                batch.flush()
-            raise
-        batch.flush()
-        final = settle(self.jobs, self.recipients, job.job_id)
-        result.job_status = final.status if final is not None else ""
-        return result
-
-    def _send_all(
-        self, job: Job, ids: tuple[str, ...], result: ChunkResult, batch: SentBatch, started: float
-    ) -> None:
         content = content_from_document(job.item["content"])
         threshold = self._failure_threshold()
+        ids = chunk.recipient_ids
         status, checked = job.status, time.monotonic()
         for index, recipient_id in enumerate(ids):
-            if batch.due():
-                batch.flush()
             # The job's state is read again at most every status_check_seconds: a pause or cancel
             # stops new sends within that (8.7 asks for 1 s), without a read per recipient.
             if time.monotonic() - checked >= self._status_check:
@@ -234,16 +214,13 @@ class BulkWorker:
                 result.stopped = "rate_wait"
                 break
             if self._record(
-                job,
-                claim,
-                outcome,
-                recipient_id=recipient_id,
-                result=result,
-                threshold=threshold,
-                batch=batch,
+                job, claim, outcome, recipient_id=recipient_id, result=result, threshold=threshold
             ):
                 result.retry.extend(ids[index + 1 :])
                 break
+        final = settle(self.jobs, self.recipients, job.job_id)
+        result.job_status = final.status if final is not None else ""
+        return result
 
     # -- steps -------------------------------------------------------------------------------------
 
@@ -344,11 +321,8 @@ class BulkWorker:
         recipient_id: str,
         result: ChunkResult,
         threshold: float,
-        batch: SentBatch | None = None,
     ) -> bool:
-        """Record one outcome; True when the rest of the chunk must stop (and be re-queued).
-
-        A ``sent`` recipient goes into ``batch`` when there is one (recorded with the next few)."""
+        """Record one outcome; True when the rest of the chunk must stop (and be re-queued)."""
         job_id = job.job_id
         now = self._clock.now()
         base: dict[str, Any] = {"messageId": outcome.message_id, "finishedAt": now}
@@ -365,10 +339,7 @@ class BulkWorker:
             return False
         if status in (MessageStatus.sent, MessageStatus.delivered, MessageStatus.read):
             sent_at = outcome.message.get("statusTimestamps", {}).get("sent", now)
-            if batch is not None:
-                batch.add(recipient_id, claim.item["claimedAt"], {**base, "sentAt": sent_at})
-            else:
-                self._finish(claim, job_id, recipient_id, "sent", {**base, "sentAt": sent_at})
+            self._finish(claim, job_id, recipient_id, "sent", {**base, "sentAt": sent_at})
             result.sent += 1
             return self._watch(job, False, threshold)
         if status is not MessageStatus.failed:
