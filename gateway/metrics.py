@@ -132,3 +132,15 @@ class Metrics:
                     lines.append(f"wecare_{name}_seconds_count{_fmt(lbl)} {count:g}")
                     lines.append(f"wecare_{name}_seconds_sum{_fmt(lbl)} {total:.6f}")
         return "\n".join(lines) + "\n"
+
+
+def render_gauges(name: str, series: Mapping[Labels, float], help_text: str = "") -> str:
+    """Gauges computed at scrape time (not kept in-process), in the same text format as above.
+
+    ``/metrics`` adds figures read from the store this way, e.g. the AI suggestion quality per document,
+    which every process must report alike and which a process restart must not reset.
+    """
+    lines = [f"# HELP wecare_{name} {help_text}"] if help_text else []
+    lines.append(f"# TYPE wecare_{name} gauge")
+    lines.extend(f"wecare_{name}{_fmt(tuple(sorted(lbl)))} {val:g}" for lbl, val in sorted(series.items()))
+    return "\n".join(lines) + "\n"

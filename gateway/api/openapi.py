@@ -122,7 +122,6 @@ _SENT: Final[Schema] = {
     },
 }
 
-
 _JOB: Final[Schema] = {
     "type": "object",
     "required": ["job"],
@@ -207,6 +206,49 @@ def _meta_body() -> Schema:
 _SIGNATURE_INVALID: Final = "SIGNATURE_INVALID: the request is not signed by the sender configured here"
 _INBOUND_UNAVAILABLE: Final = "UNAVAILABLE: the inbound pipeline is not configured in this deployment"
 
+# The one send, on its generic path and on each channel's own path (AWS routes those to their functions).
+_SEND_ROUTE: Final = Route(
+    errors={
+        400: "MALFORMED_BODY: the multipart body could not be parsed",
+        422: "INVALID_INPUT: the message is not valid; POLICY_DENIED: the policy refused it "
+        "(details.reasons); CONTENT_INVALID: the channel refused the content; "
+        "IDEMPOTENCY_KEY_REUSED; FILE_NOT_FOUND",
+        429: "RATE_LIMITED: the channel's rate limit stayed saturated; see Retry-After",
+        502: "SEND_FAILED / SEND_OUTCOME_UNKNOWN: the provider failed (the message is stored)",
+        503: "UNAVAILABLE / CHANNEL_UNAVAILABLE: sending, or this channel, is not configured here",
+    },
+    body=_message_body,
+    parameters=(
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": (
+                "makes a retry safe: a repeat answers with the first result and never sends twice"
+            ),
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        },
+    ),
+    success={
+        "201": {
+            "description": "Sent (or a replay of a sent message)",
+            "headers": {
+                "Idempotent-Replayed": {
+                    "description": "true on a replay",
+                    "schema": {"type": "string", "enum": ["true"]},
+                }
+            },
+            "content": {"application/json": {"schema": _SENT}},
+        },
+        "202": {
+            "description": "A replay whose first attempt is still sending",
+            "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}},
+            "content": {"application/json": {"schema": _SENT}},
+        },
+    },
+)
+
+
 ROUTES: Final[Mapping[tuple[str, str], Route]] = {
     ("POST", "/api/auth/login"): Route(
         errors={
@@ -242,46 +284,8 @@ ROUTES: Final[Mapping[tuple[str, str], Route]] = {
     ),
     # It takes `document` as any JSON object, then validates it as a PolicyInput itself.
     ("POST", "/api/policies/evaluate"): Route(body=_policy_input_body),
-    ("POST", "/api/messages"): Route(
-        errors={
-            400: "MALFORMED_BODY: the multipart body could not be parsed",
-            422: "INVALID_INPUT: the message is not valid; POLICY_DENIED: the policy refused it "
-            "(details.reasons); CONTENT_INVALID: the channel refused the content; "
-            "IDEMPOTENCY_KEY_REUSED; FILE_NOT_FOUND",
-            429: "RATE_LIMITED: the channel's rate limit stayed saturated; see Retry-After",
-            502: "SEND_FAILED / SEND_OUTCOME_UNKNOWN: the provider failed (the message is stored)",
-            503: "UNAVAILABLE / CHANNEL_UNAVAILABLE: sending, or this channel, is not configured here",
-        },
-        body=_message_body,
-        parameters=(
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": False,
-                "description": (
-                    "makes a retry safe: a repeat answers with the first result and never sends twice"
-                ),
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-            },
-        ),
-        success={
-            "201": {
-                "description": "Sent (or a replay of a sent message)",
-                "headers": {
-                    "Idempotent-Replayed": {
-                        "description": "true on a replay",
-                        "schema": {"type": "string", "enum": ["true"]},
-                    }
-                },
-                "content": {"application/json": {"schema": _SENT}},
-            },
-            "202": {
-                "description": "A replay whose first attempt is still sending",
-                "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}},
-                "content": {"application/json": {"schema": _SENT}},
-            },
-        },
-    ),
+    ("POST", "/api/messages"): _SEND_ROUTE,
+    ("POST", "/api/channels/{channel}/messages"): _SEND_ROUTE,
     ("POST", "/api/bulk-jobs"): Route(
         errors={
             409: "CONFIRMATION_REQUIRED: more recipients than BULK_CONFIRMATION_THRESHOLD and no valid "

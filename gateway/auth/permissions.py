@@ -36,6 +36,7 @@ ROUTES: Mapping[tuple[str, str], Rule] = {
     ("DELETE", "/api/contacts/{contact_id}"): Operator,
     # messages
     ("POST", "/api/messages"): Operator,
+    ("POST", "/api/channels/{channel}/messages"): Operator,
     ("GET", "/api/messages"): Viewer,
     ("GET", "/api/messages/{message_id}"): Viewer,
     # bulk

@@ -252,6 +252,15 @@ def test_reject_then_feedback_then_stats(product: Product) -> None:
     assert stats["overall"]["suggested"] == 2 and stats["overall"]["rejected"] == 1
     assert stats["overall"]["pending"] == 1 and stats["overall"]["ratedGood"] == 1
     assert sum(d["suggested"] for d in stats["byDocument"].values()) >= 2
+    # The same figures on /metrics, read from the interaction log rather than this process's counters.
+    scrape = TestClient(create_app(product.container), client=("127.0.0.1", 50000)).get("/metrics")
+    assert scrape.status_code == 200, scrape.text
+    assert 'wecare_ai_suggestions{outcome="rejected"} 1' in scrape.text
+    assert 'wecare_ai_suggestions{outcome="ratedGood"} 1' in scrape.text
+    document = next(iter(stats["byDocument"]))
+    suggested = stats["byDocument"][document]["suggested"]
+    line = f'wecare_ai_suggestions_by_document{{document="{document}",outcome="suggested"}} {suggested}'
+    assert line in scrape.text
 
 
 def test_a_failing_model_leaves_a_failed_interaction_and_the_inbound_message_untouched(

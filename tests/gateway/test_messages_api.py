@@ -210,3 +210,25 @@ def test_ai_origin_records_the_caller_as_approver(
     message = res.json()["message"]
     assert message["origin"] == "ai" and message["approvedBy"] == "u_op"
     assert message["policyInput"]["request"]["approvedBy"] == "u_op"
+
+
+def test_a_channel_path_sends_on_that_channel_only(
+    client: TestClient, drivers: dict[str, StoreCheckingDriver]
+) -> None:
+    sms = client.post(
+        "/api/channels/sms/messages", json={"contactId": "ct_1", "channel": "sms", "text": {"body": "Hi"}}
+    )
+    assert sms.status_code == 201, sms.text
+    assert sms.json()["message"]["channel"] == "sms" and len(drivers["sms"].calls) == 1
+    # The body names another channel: refused before any send, saying which field is wrong.
+    crossed = client.post(
+        "/api/channels/sms/messages",
+        json={"contactId": "ct_1", "channel": "whatsapp", "text": {"body": "Hi"}},
+    )
+    assert crossed.status_code == 422
+    assert crossed.json()["error"]["details"]["fields"][0]["field"] == "channel"
+    unknown = client.post(
+        "/api/channels/pigeon/messages", json={"contactId": "ct_1", "channel": "sms", "text": {"body": "Hi"}}
+    )
+    assert unknown.status_code == 404 and "pigeon" in unknown.json()["error"]["message"]
+    assert len(drivers["whatsapp"].calls) == 0 and len(drivers["sms"].calls) == 1

@@ -15,8 +15,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from gateway.api.deps import ContainerDep
+from gateway.bootstrap import Container
 from gateway.config import Environment
 from gateway.errors import Forbidden, NotFound, Unauthenticated
+from gateway.metrics import Labels, render_gauges
 
 router = APIRouter()
 
@@ -49,4 +51,22 @@ def metrics(request: Request, container: ContainerDep) -> str:
         raise NotFound("metrics are off here: set the METRICS_TOKEN secret to scrape them")
     elif not _loopback(request):
         raise Forbidden("without METRICS_TOKEN the metrics are served to this machine (loopback) only")
-    return container.metrics.render_prometheus()
+    return container.metrics.render_prometheus() + _ai_quality(container)
+
+
+def _ai_quality(container: Container) -> str:
+    """The AI suggestion figures of ``GET /api/ai/stats`` (15.6), overall and per cited document."""
+    if container.ai is None:
+        return ""
+    stats = container.ai.stats()
+    overall: dict[Labels, float] = {(("outcome", k),): float(v) for k, v in stats["overall"].items()}
+    by_document: dict[Labels, float] = {
+        (("document", document), ("outcome", k)): float(v)
+        for document, counts in stats["byDocument"].items()
+        for k, v in counts.items()
+    }
+    return render_gauges(
+        "ai_suggestions", overall, "AI suggestions by outcome (all, from the interaction log)"
+    ) + render_gauges(
+        "ai_suggestions_by_document", by_document, "AI suggestions by outcome, per cited document"
+    )

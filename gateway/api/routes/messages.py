@@ -23,9 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from gateway import safejson
 from gateway.api.deps import GatewayDep, MessagesDep, PrincipalDep
-from gateway.errors import InvalidInput, TooLarge
+from gateway.errors import InvalidInput, NotFound, TooLarge
+from gateway.identity.principal import Principal
 from gateway.messages.query import public_view
 from gateway.messages.status import MessageStatus
+from gateway.outbound.gateway import Gateway
 from gateway.outbound.types import (
     Content,
     EmailContent,
@@ -225,6 +227,36 @@ def _answer(outcome: SendOutcome) -> JSONResponse:
 @router.post("/messages", status_code=201)
 async def send_message(request: Request, principal: PrincipalDep, gateway: GatewayDep) -> JSONResponse:
     body, upload = await _read_body(request)
+    return await _send(request, principal, gateway, body, upload)
+
+
+@router.post("/channels/{channel}/messages", status_code=201)
+async def send_on_channel(
+    channel: str, request: Request, principal: PrincipalDep, gateway: GatewayDep
+) -> JSONResponse:
+    """The same send, addressed to one channel's path: in AWS each channel's function (outbound-whatsapp,
+    outbound-sms, outbound-email) is routed its own path, since API Gateway cannot route on the body."""
+    if channel not in CHANNEL_PATHS:
+        raise NotFound(f"no such channel: {channel!r} (use {', '.join(CHANNEL_PATHS)})")
+    body, upload = await _read_body(request)
+    if body.channel != channel:
+        raise InvalidInput(
+            f"the message's channel is {body.channel!r} but it was sent to /api/channels/{channel}/messages",
+            details={"fields": [{"field": "channel", "problem": f"must be {channel!r} on this path"}]},
+        )
+    return await _send(request, principal, gateway, body, upload)
+
+
+CHANNEL_PATHS = ("whatsapp", "sms", "email")
+
+
+async def _send(
+    request: Request,
+    principal: Principal,
+    gateway: Gateway,
+    body: MessageIn,
+    upload: MediaUpload | None,
+) -> JSONResponse:
     key = request.headers.get("idempotency-key")
     outbound = OutboundRequest(
         contact_id=body.contactId,
