@@ -4,29 +4,82 @@ The container is built once per cold start (settings validated, secrets fetched 
 created) and reused by every invocation of that instance. A configuration problem fails the cold
 start loudly with the message that names every bad variable.
 
-The HTTP functions (auth-middleware, contacts-*, outbound-*, bulk-job-*, ai-*) share one FastAPI app
-through Mangum; each Lambda is routed only its own paths by API Gateway, and the app's permission
-table applies to every request either way.
+Which function serves what is data, in ``gateway/functions.json`` (the Amplify backend reads the same
+file): the HTTP functions share one FastAPI app through Mangum, and each serves only the routes listed
+for it there. API Gateway routes it only those; a request for any other path is answered 404 here too,
+so a misrouted integration shows up at once instead of quietly serving another function's routes. The
+app's permission table applies to every request either way.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping
-from functools import lru_cache
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
 from typing import Any
 
 from mangum import Mangum
 
 from gateway.api.app import create_app
+from gateway.auth.authorizer import authorize_event, is_authorizer_event
 from gateway.bootstrap import Container, build_lambda, wired
 from gateway.bulk.chunks import BULK_QUEUE, parse_chunk
 from gateway.bulk.consumer import handle_chunk
-from gateway.config import load_settings
+from gateway.config import ConfigError, load_settings
 from gateway.errors import InvalidInput
 from gateway.logs import configure_logging, correlation_id
 
 log = logging.getLogger("wecare.lambda")
+
+Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    handler: str
+    triggers: tuple[str, ...]
+    groups: tuple[str, ...]
+    routes: tuple[str, ...]  # "METHOD /path/{segment}"
+
+    def serves(self, method: str, path: str) -> bool:
+        verb = "GET" if method.upper() == "HEAD" else method.upper()
+        return any(m == verb and pattern.match(path) for m, pattern in _route_patterns(self.routes))
+
+
+@cache
+def _route_patterns(routes: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    out = []
+    for route in routes:
+        method, _, template = route.partition(" ")
+        body = "".join(
+            "[^/]+" if part.startswith("{") else re.escape(part)
+            for part in re.split(r"(\{[^}]+\})", template)
+        )
+        out.append((method, re.compile(f"^{body}/?$")))
+    return tuple(out)
+
+
+def load_functions() -> dict[str, FunctionSpec]:
+    """The functions of ``gateway/functions.json``, by name."""
+    doc = json.loads(resources.files("gateway").joinpath("functions.json").read_text(encoding="utf-8"))
+    return {
+        name: FunctionSpec(
+            name,
+            spec["handler"],
+            tuple(spec["triggers"]),
+            tuple(spec["groups"]),
+            tuple(spec["routes"]),
+        )
+        for name, spec in doc["functions"].items()
+    }
+
+
+FUNCTIONS: Mapping[str, FunctionSpec] = load_functions()
 
 
 @lru_cache(maxsize=1)
@@ -54,12 +107,83 @@ def http_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         correlation_id.reset(token)
 
 
+def _request_line(event: Mapping[str, Any]) -> tuple[str, str]:
+    """Method and path of an API Gateway HTTP API (v2) or REST (v1) event."""
+    http = (event.get("requestContext") or {}).get("http") or {}
+    method = str(http.get("method") or event.get("httpMethod") or "")
+    path = str(event.get("rawPath") or http.get("path") or event.get("path") or "")
+    return method, path
+
+
+def is_http_event(event: Mapping[str, Any]) -> bool:
+    return bool(_request_line(event)[0]) and "requestContext" in event
+
+
+def _not_served(name: str, method: str, path: str) -> dict[str, Any]:
+    log.error("request routed to the wrong function", extra={"function": name, "route": f"{method} {path}"})
+    body = {
+        "error": {
+            "code": "NOT_FOUND",
+            "message": f"{method} {path} is not served by the {name} function",
+            "details": {"function": name, "routes": list(FUNCTIONS[name].routes)},
+        }
+    }
+    return {"statusCode": 404, "headers": {"content-type": "application/json"}, "body": json.dumps(body)}
+
+
+def _serve(name: str, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    method, path = _request_line(event)
+    if not FUNCTIONS[name].serves(method, path):
+        return _not_served(name, method, path)
+    return http_handler(event, context)
+
+
+def http_function(name: str) -> Handler:
+    """The entry point of an HTTP-only function: the shared app, for this function's routes only."""
+    spec = FUNCTIONS[name]  # KeyError at import: a handler for a function functions.json lacks
+
+    def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        return _serve(spec.name, event, context)
+
+    handler.__name__ = handler.__qualname__ = spec.handler.rpartition(".")[2]
+    handler.__doc__ = f"{name}: " + ", ".join(spec.routes)
+    return handler
+
+
+contacts_create_handler = http_function("contacts-create")
+contacts_read_handler = http_function("contacts-read")
+contacts_update_handler = http_function("contacts-update")
+contacts_delete_handler = http_function("contacts-delete")
+contacts_search_handler = http_function("contacts-search")
+outbound_whatsapp_handler = http_function("outbound-whatsapp")
+outbound_sms_handler = http_function("outbound-sms")
+outbound_email_handler = http_function("outbound-email")
+bulk_job_create_handler = http_function("bulk-job-create")
+bulk_job_control_handler = http_function("bulk-job-control")
+
+
+def auth_middleware_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """auth-middleware: the HTTP API's Lambda authorizer, and the identity and administration routes."""
+    if not is_authorizer_event(event):
+        return _serve("auth-middleware", event, context)
+    token = _with_request_id(context)
+    try:
+        identity = container().identity
+        if identity is None:
+            raise ConfigError("the identity service is not wired in this build")
+        return authorize_event(identity, event)
+    finally:
+        correlation_id.reset(token)
+
+
 def inbound_whatsapp_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     """inbound-whatsapp-handler: the SNS subscription of the EUM Social event destination.
 
     Bad records go to inbound-dlq and the rest of the batch proceeds; it raises only when the DLQ
     itself cannot take a record, so SNS retries instead of the event being lost.
     """
+    if is_http_event(event):  # the signed webhooks (SNS HTTPS subscription, Meta) on the same function
+        return _serve("inbound-whatsapp-handler", event, context)
     token = _with_request_id(context)
     try:
         result = wired(container().inbound, "inbound").handle_sns_event(event)
@@ -140,7 +264,10 @@ def ai_generate_response_handler(event: Mapping[str, Any], context: Any) -> dict
 
 
 def ai_query_kb_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    """ai-query-kb: ``{"messageId": ...}`` or ``{"contactId": ...}`` → a suggestion made now (on demand)."""
+    """ai-query-kb: the ``/api/ai/*`` routes; invoked directly, ``{"messageId": ...}`` or
+    ``{"contactId": ...}`` → a suggestion made now (on demand)."""
+    if is_http_event(event):
+        return _serve("ai-query-kb", event, context)
     token = _with_request_id(context)
     try:
         service = wired(container().ai, "ai")
@@ -156,7 +283,10 @@ def ai_query_kb_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any
 
 
 def dlq_replay_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    """dlq-replay: ``{"queue": "inbound-dlq", "max": 10}`` (max 1 to 100)."""
+    """dlq-replay: the ``/api/dlq`` routes; invoked directly, ``{"queue": "inbound-dlq", "max": 10}``
+    (max 1 to 100)."""
+    if is_http_event(event):
+        return _serve("dlq-replay", event, context)
     token = _with_request_id(context)
     try:
         queue = str(event.get("queue", "inbound-dlq"))

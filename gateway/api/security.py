@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 
 from gateway.api.deps import Identity, get_container, get_identity
 from gateway.auth import permissions
+from gateway.auth.authorizer import AuthorizerContextInvalid, principal_from_authorizer
 from gateway.auth.errors import InvalidToken, NoRole
 from gateway.errors import Forbidden, Unauthenticated, Unavailable
 from gateway.identity.principal import Principal, Role
@@ -179,6 +180,10 @@ def authorize_route(request: Request, method: str, template: str | None) -> None
 
 def _authenticate(request: Request, resource: str) -> Principal:
     source = _source(request)
+    trusted = _from_authorizer(request)
+    if trusted is not None:
+        request.state.principal = trusted
+        return trusted
     try:
         identity = get_identity(get_container(request))
     except Unavailable:
@@ -237,6 +242,25 @@ def _authenticate(request: Request, resource: str) -> Principal:
         },
     )
     request.state.principal = principal
+    return principal
+
+
+def _from_authorizer(request: Request) -> Principal | None:
+    """In AWS, the principal the HTTP API's authorizer verified (``auth-middleware``), not verified again.
+
+    Only the ``lambda`` runtime reads it: there the functions are invoked by API Gateway alone (their
+    resource policies), which writes ``requestContext.authorizer`` itself; a client cannot set it. A
+    context that is present but malformed is refused (401), never half trusted.
+    """
+    if getattr(get_container(request), "runtime", None) != "lambda":
+        return None
+    try:
+        principal = principal_from_authorizer(request.scope)
+    except AuthorizerContextInvalid as exc:
+        log.error("refused a request with a malformed authorizer context: %s", exc)
+        raise Unauthenticated(
+            "the request's authorizer context is not valid", details={"reason": "invalid"}
+        ) from None
     return principal
 
 
