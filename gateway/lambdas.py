@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
@@ -94,17 +95,20 @@ def _http() -> Mangum:
     return Mangum(create_app(container()), lifespan="off")
 
 
-def _with_request_id(context: Any) -> Any:
-    return correlation_id.set(str(getattr(context, "aws_request_id", "")))
+@contextmanager
+def _request_id(context: Any) -> Iterator[None]:
+    """Every log line of one invocation carries its Lambda request id."""
+    token = correlation_id.set(str(getattr(context, "aws_request_id", "")))
+    try:
+        yield
+    finally:
+        correlation_id.reset(token)
 
 
 def http_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     """API Gateway / function URL events for every HTTP function (auth, contacts, outbound, bulk, AI)."""
-    token = _with_request_id(context)
-    try:
+    with _request_id(context):
         return _http()(dict(event), context)
-    finally:
-        correlation_id.reset(token)
 
 
 def _request_line(event: Mapping[str, Any]) -> tuple[str, str]:
@@ -166,14 +170,11 @@ def auth_middleware_handler(event: Mapping[str, Any], context: Any) -> dict[str,
     """auth-middleware: the HTTP API's Lambda authorizer, and the identity and administration routes."""
     if not is_authorizer_event(event):
         return _serve("auth-middleware", event, context)
-    token = _with_request_id(context)
-    try:
+    with _request_id(context):
         identity = container().identity
         if identity is None:
             raise ConfigError("the identity service is not wired in this build")
         return authorize_event(identity, event)
-    finally:
-        correlation_id.reset(token)
 
 
 def inbound_whatsapp_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
@@ -184,14 +185,11 @@ def inbound_whatsapp_handler(event: Mapping[str, Any], context: Any) -> dict[str
     """
     if is_http_event(event):  # the signed webhooks (SNS HTTPS subscription, Meta) on the same function
         return _serve("inbound-whatsapp-handler", event, context)
-    token = _with_request_id(context)
-    try:
+    with _request_id(context):
         result = wired(container().inbound, "inbound").handle_sns_event(event)
         summary: dict[str, Any] = {k: v for k, v in vars(result).items() if k != "errors"}
         log.info("inbound batch processed", extra={"result": summary})
         return summary
-    finally:
-        correlation_id.reset(token)
 
 
 def bulk_worker_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
@@ -203,8 +201,7 @@ def bulk_worker_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any
     ``batchItemFailures`` and the rest of the batch proceeds: SQS redelivers only those records, and
     the queue's redrive policy moves one that keeps failing to ``bulk-dlq``.
     """
-    token = _with_request_id(context)
-    try:
+    with _request_id(context):
         c = container()
         worker = wired(c.bulk_worker, "bulk worker")
         queue = c.queues[BULK_QUEUE]
@@ -237,8 +234,6 @@ def bulk_worker_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any
                 },
             )
         return {"batchItemFailures": failures}
-    finally:
-        correlation_id.reset(token)
 
 
 def ai_generate_response_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
@@ -247,8 +242,7 @@ def ai_generate_response_handler(event: Mapping[str, Any], context: Any) -> dict
     The inbound handler only queues a stored message's id; the suggestion is made here, so a slow or
     failing model never touches the inbound path. A record that raises is redelivered by SQS.
     """
-    token = _with_request_id(context)
-    try:
+    with _request_id(context):
         service = wired(container().ai, "ai")
         failures: list[dict[str, str]] = []
         for record in event.get("Records") or ():
@@ -259,8 +253,6 @@ def ai_generate_response_handler(event: Mapping[str, Any], context: Any) -> dict
                 log.exception("suggestion failed; SQS will redeliver it", extra={"messageId": message_id})
                 failures.append({"itemIdentifier": message_id})
         return {"batchItemFailures": failures}
-    finally:
-        correlation_id.reset(token)
 
 
 def ai_query_kb_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
@@ -268,8 +260,7 @@ def ai_query_kb_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any
     ``{"contactId": ...}`` → a suggestion made now (on demand)."""
     if is_http_event(event):
         return _serve("ai-query-kb", event, context)
-    token = _with_request_id(context)
-    try:
+    with _request_id(context):
         service = wired(container().ai, "ai")
         message_id, contact_id = event.get("messageId"), event.get("contactId")
         item = service.suggest(
@@ -278,8 +269,6 @@ def ai_query_kb_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any
             contact_id=str(contact_id) if contact_id else None,
         )
         return {"suggestion": item}
-    finally:
-        correlation_id.reset(token)
 
 
 def dlq_replay_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
@@ -287,8 +276,7 @@ def dlq_replay_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]
     (max 1 to 100)."""
     if is_http_event(event):
         return _serve("dlq-replay", event, context)
-    token = _with_request_id(context)
-    try:
+    with _request_id(context):
         queue = str(event.get("queue", "inbound-dlq"))
         max_messages = event.get("max", 10)
         if isinstance(max_messages, bool) or not isinstance(max_messages, int):
@@ -296,16 +284,11 @@ def dlq_replay_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]
         report = wired(container().dlq, "dlq").replay(queue, max_messages, actor="lambda:dlq-replay")
         out: dict[str, Any] = report.to_dict()
         return out
-    finally:
-        correlation_id.reset(token)
 
 
 def send_recovery_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     """On a schedule (e.g. every 5 minutes): messages stuck in ``sending`` become ``unknown``, with an
     alert; they are never resent automatically."""
-    token = _with_request_id(context)
-    try:
+    with _request_id(context):
         report = wired(container().recovery, "recovery").run()
         return {"markedUnknown": list(report.marked_unknown)}
-    finally:
-        correlation_id.reset(token)
