@@ -169,6 +169,77 @@ class RecipientStore:
             return Claim({**item, **moved}, recovered=False) if moved is not None else None
         return self._take_over(item, now)
 
+    def claim_many(self, job_id: str, recipient_ids: Sequence[str]) -> dict[str, Claim | None]:
+        """:meth:`claim` for several recipients: the pending ones in one transaction with one counter
+        write, so a worker pays one commit for a few recipients instead of one each.
+
+        When any of them is no longer pending by the time the transaction runs (another worker holding
+        the same chunk), nothing of it is written and each is claimed on its own instead; a recipient
+        that was not pending to begin with (a stale claim to take over, a final one) goes the same way.
+        """
+        items = {rid: self.get(job_id, rid) for rid in recipient_ids}
+        pending = [rid for rid, item in items.items() if item is not None and item.get("status") == "pending"]
+        claims: dict[str, Claim | None] = {}
+        if self._transact is not None and len(pending) > 1:
+            now = self._clock.now()
+            changes: dict[str, dict[str, Any]] = {}
+            writes: list[Write] = []
+            for rid in pending:
+                attempt = int(items[rid].get("attempt", 0))  # type: ignore[union-attr]
+                changes[rid] = {
+                    "status": "sending",
+                    "updatedAt": now,
+                    "claimedAt": now,
+                    "messageId": message_id(job_id, rid, attempt),
+                }
+                key = {"jobId": job_id, "recipientId": rid}
+                writes.append(Write("BulkRecipients", key, Update(set=changes[rid]), eq("status", "pending")))
+            writes.append(self._jobs.count_write(job_id, "pending", "sending", len(pending)))
+            try:
+                self._transact(writes)
+            except ConditionFailed:
+                pass
+            else:
+                claims = {rid: Claim({**items[rid], **changes[rid]}, recovered=False) for rid in pending}  # type: ignore[dict-item]
+        for rid in recipient_ids:
+            if rid not in claims:
+                claims[rid] = self.claim(job_id, rid)
+        return claims
+
+    def release_many(self, job_id: str, claims: Sequence[Claim]) -> None:
+        """Give back claims whose send never started (``sending → pending``, same attempt), in one
+        transaction; one by one when a claim changed hands meanwhile (that one is then left alone)."""
+        if not claims:
+            return
+        now = self._clock.now()
+
+        def back(claim: Claim) -> tuple[dict[str, Any], Condition]:
+            return {"status": "pending", "updatedAt": now}, eq("status", "sending") & eq(
+                "claimedAt", claim.item["claimedAt"]
+            )
+
+        if self._transact is not None and len(claims) > 1:
+            writes = []
+            for claim in claims:
+                changes, condition = back(claim)
+                key = {"jobId": job_id, "recipientId": claim.item["recipientId"]}
+                writes.append(Write("BulkRecipients", key, Update(set=changes), condition))
+            writes.append(self._jobs.count_write(job_id, "sending", "pending", len(claims)))
+            try:
+                self._transact(writes)
+            except ConditionFailed:
+                pass
+            else:
+                return
+        for claim in claims:
+            self.move(
+                job_id,
+                str(claim.item["recipientId"]),
+                "sending",
+                "pending",
+                extra=eq("claimedAt", claim.item["claimedAt"]),
+            )
+
     def take_over(self, job_id: str, recipient_id: str) -> Claim | None:
         """Only the stale-``sending`` half of :meth:`claim` (a cancelling job starts no new send)."""
         item = self.get(job_id, recipient_id)

@@ -39,7 +39,7 @@ from gateway.messages.status import MessageStatus
 from gateway.outbound.ports import AuditTrail
 from gateway.outbound.records import outcome as stored_outcome
 from gateway.outbound.tier import TierTracker
-from gateway.outbound.types import OutboundRequest, SendOutcome
+from gateway.outbound.types import Content, OutboundRequest, SendOutcome
 from gateway.store.conditions import eq
 from gateway.store.port import ConditionFailed, Tables, Update
 
@@ -98,6 +98,10 @@ def settle(jobs: JobStore, recipients: RecipientStore, job_id: str) -> Job | Non
     return jobs.reconcile(job_id)
 
 
+# Recipients a worker claims in one transaction (see ``BulkWorker``'s ``claim_ahead``).
+CLAIM_AHEAD = 8
+
+
 class FailureWindow:
     """The outcomes of a job's last ``size`` provider attempts, in this process (thread-safe)."""
 
@@ -134,6 +138,7 @@ class BulkWorker:
         on_end: Callable[[str], object] | None = None,
         after_late_change: Callable[[str], object] | None = None,
         status_check_seconds: float = 0.25,
+        claim_ahead: int = CLAIM_AHEAD,
     ) -> None:
         self._tables = tables
         self._clock = clock
@@ -154,6 +159,9 @@ class BulkWorker:
         self.failures = FailureWindow()
         self._stopping = threading.Event()
         self._status_check = status_check_seconds
+        # Up to this many recipients are claimed in one transaction. More saves commits but shows more
+        # recipients "sending" at once and holds more for a dead worker until their claims turn stale.
+        self._claim_ahead = max(1, claim_ahead)
 
     def stop(self) -> None:
         """Finish the send in hand and hand the rest of every chunk back (the process is stopping)."""
@@ -171,6 +179,30 @@ class BulkWorker:
         content = content_from_document(job.item["content"])
         threshold = self._failure_threshold()
         ids = chunk.recipient_ids
+        # Recipients claimed ahead, a few at a time (one commit for several); whatever is still held when
+        # the loop stops early goes back to pending before anything else looks at it.
+        held: dict[str, Claim | None] = {}
+        try:
+            self._send_all(
+                job, ids=ids, content=content, threshold=threshold, result=result, held=held, started=started
+            )
+        finally:
+            self.recipients.release_many(job.job_id, [c for c in held.values() if c is not None])
+        final = settle(self.jobs, self.recipients, job.job_id)
+        result.job_status = final.status if final is not None else ""
+        return result
+
+    def _send_all(
+        self,
+        job: Job,
+        *,
+        ids: tuple[str, ...],
+        content: Content,
+        threshold: float,
+        result: ChunkResult,
+        held: dict[str, Claim | None],
+        started: float,
+    ) -> None:
         status, checked = job.status, time.monotonic()
         for index, recipient_id in enumerate(ids):
             # The job's state is read again at most every status_check_seconds: a pause or cancel
@@ -180,6 +212,8 @@ class BulkWorker:
             if status != "running":
                 result.stopped = status
                 if status == "cancelling":
+                    self.recipients.release_many(job.job_id, [c for c in held.values() if c is not None])
+                    held.clear()
                     self._resolve_for_cancel(job, ids[index:], result)
                 break
             if self._stopping.is_set() or (
@@ -189,7 +223,9 @@ class BulkWorker:
                 result.retry.extend(ids[index:])
                 result.stopped = "stopping" if self._stopping.is_set() else "deadline"
                 break
-            claim = self.recipients.claim(job.job_id, recipient_id)
+            if recipient_id not in held:
+                held.update(self.recipients.claim_many(job.job_id, ids[index : index + self._claim_ahead]))
+            claim = held.pop(recipient_id)
             if claim is None:
                 if not self._hand_back_if_held(job.job_id, recipient_id, result):
                     result.skipped += 1
@@ -218,9 +254,6 @@ class BulkWorker:
             ):
                 result.retry.extend(ids[index + 1 :])
                 break
-        final = settle(self.jobs, self.recipients, job.job_id)
-        result.job_status = final.status if final is not None else ""
-        return result
 
     # -- steps -------------------------------------------------------------------------------------
 

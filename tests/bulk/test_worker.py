@@ -324,3 +324,25 @@ def test_a_stopping_worker_hands_its_chunk_back_and_sends_nothing_more(world: Wo
     result = worker.process_chunk(body)
     assert result.stopped == "stopping" and result.retry == ids
     assert world.driver_calls() == [] and statuses(world, job_id) == Counter({"pending": 4})
+
+
+def test_a_send_that_raises_gives_back_the_recipients_claimed_ahead(world: World) -> None:
+    job_id, _ = _create(world, 12)
+    (body,) = _bodies(world)
+    real_send = world.gateway.send
+    sent: list[str] = []
+
+    def send(request: OutboundRequest, **kw: Any) -> SendOutcome:
+        if len(sent) == 2:
+            raise RuntimeError("the store went away")
+        sent.append(request.contact_id)
+        return real_send(request, **kw)
+
+    worker = world.worker(claim_ahead=8, stale_after=300.0)
+    worker._gateway = type("Raising", (), {"send": staticmethod(send)})()
+    with pytest.raises(RuntimeError):
+        worker.process_chunk(body)
+    # Only the recipient whose send raised stays claimed (its outcome is unknown until its claim turns
+    # stale); the others claimed with it are pending again, for any worker.
+    assert statuses(world, job_id) == Counter({"sent": 2, "sending": 1, "pending": 9})
+    assert_counters_match(world, job_id)
