@@ -211,9 +211,9 @@ class BulkWorker:
                 status, checked = self._job_status(job.job_id), time.monotonic()
             if status != "running":
                 result.stopped = status
+                if status in ("cancelling", "cancelled"):
+                    self._cancel_held(job.job_id, held)
                 if status == "cancelling":
-                    self.recipients.release_many(job.job_id, [c for c in held.values() if c is not None])
-                    held.clear()
                     self._resolve_for_cancel(job, ids[index:], result)
                 break
             if self._stopping.is_set() or (
@@ -279,6 +279,15 @@ class BulkWorker:
             result.job_status = final.status if final is not None else job.status
             return None
         return job
+
+    def _cancel_held(self, job_id: str, held: dict[str, Claim | None]) -> None:
+        """Recipients claimed ahead and never sent, in a job being cancelled: cancelled here, not given
+        back as pending, since the job's own sweep of its pending recipients may already have run."""
+        now = self._clock.now()
+        for recipient_id, claim in held.items():
+            if claim is not None:
+                self._finish(claim, job_id, recipient_id, "cancelled", {"finishedAt": now})
+        held.clear()
 
     def _resolve_for_cancel(self, job: Job, ids: tuple[str, ...], result: ChunkResult) -> None:
         """A cancelling job starts no send; a recipient a dead worker left ``sending`` still gets its

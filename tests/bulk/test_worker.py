@@ -346,3 +346,24 @@ def test_a_send_that_raises_gives_back_the_recipients_claimed_ahead(world: World
     # stale); the others claimed with it are pending again, for any worker.
     assert statuses(world, job_id) == Counter({"sent": 2, "sending": 1, "pending": 9})
     assert_counters_match(world, job_id)
+
+
+def test_a_cancel_mid_chunk_cancels_the_recipients_claimed_ahead(world: World) -> None:
+    job_id, _ = _create(world, 12)
+    (body,) = _bodies(world)
+    real_send = world.gateway.send
+    sent: list[str] = []
+
+    def send(request: OutboundRequest, **kw: Any) -> SendOutcome:
+        outcome = real_send(request, **kw)
+        sent.append(request.contact_id)
+        if len(sent) == 2:
+            world.service().cancel(job_id, "usr_1")  # the operator cancels while the chunk is in hand
+        return outcome
+
+    worker = world.worker(claim_ahead=8, stale_after=300.0)
+    worker._gateway = type("Cancelling", (), {"send": staticmethod(send)})()
+    worker.process_chunk(body)
+    assert statuses(world, job_id) == Counter({"sent": 2, "cancelled": 10})
+    assert world.service().get(job_id)["status"] == "cancelled"
+    assert_counters_match(world, job_id)
