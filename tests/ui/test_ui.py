@@ -39,7 +39,6 @@ UNAVAILABLE = {
     "Forms": "forms",
     "Docs": "docs",
     "Invoice": "invoice",
-    "Agent": "agent",
 }
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eum"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")

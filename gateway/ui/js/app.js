@@ -13,6 +13,7 @@ import { decisionsPage, policiesPage } from "./pages/compliance.js";
 import { deadLettersPage } from "./pages/dlq.js";
 import { usersPage } from "./pages/users.js";
 import { bulkPage } from "./pages/bulk.js";
+import { agentPage } from "./pages/agent.js";
 import { unavailablePage } from "./pages/unavailable.js";
 
 const HOME = "/contacts";
@@ -29,7 +30,8 @@ const ROUTES = [
   { pattern: /^\/dlq$/, page: deadLettersPage, nav: "/dlq", role: "Operator" },
   { pattern: /^\/users$/, page: usersPage, nav: "/users", role: "Admin" },
   { pattern: /^\/bulk$/, page: bulkPage, nav: "/bulk" },
-  { pattern: /^\/(pay|link|forms|docs|invoice|agent)$/, page: unavailablePage },
+  { pattern: /^\/agent$/, page: agentPage, nav: "/agent" },
+  { pattern: /^\/(pay|link|forms|docs|invoice)$/, page: unavailablePage },
 ];
 
 let current = null; // the AbortController of the page on screen

@@ -2,13 +2,14 @@
 // Each compose gets its own Idempotency-Key, so a retried click never sends twice.
 
 import { announce, h, replace } from "../dom.js";
-import { call, get, isAbort, newIdempotencyKey, seg, withQuery } from "../api.js";
+import { call, get, isAbort, newIdempotencyKey, post, seg, withQuery } from "../api.js";
 import {
   badge, decisionBadge, errorNotice, field, morePager, notice, pageHead, radios, reasonList, statusBadge,
 } from "../components.js";
 import { contactSearch, firstContactsPage } from "../contact-search.js";
 import { channelName, contactLabel, contentText, formatTime, windowState } from "../format.js";
 import { can } from "../session.js";
+import { canActOnSuggestions, suggestionCard } from "../suggestion.js";
 
 const LIMITS = { whatsapp: 4096, sms: 1600 };
 const CONVERSATION_PAGE = 30;
@@ -228,6 +229,77 @@ function composer(contact, bundle, onSent) {
     h("h2", { id: "compose-title", text: "New message" }), form, outcome);
 }
 
+// ------------------------------------------------------------------------------- AI suggestion
+
+// The newest pending AI-suggested reply for this contact, with the Agent page's controls: approving
+// it sends through the gateway like the composer does. Operators can ask for one.
+function suggestionPanel(contact, signal, onSent) {
+  const body = h("div");
+  const section = h("section", { class: "panel ai-inline", "aria-labelledby": "ai-inline-title", "data-testid": "dm-suggestion", hidden: true },
+    h("div", { class: "page-head" },
+      h("h2", { id: "ai-inline-title", text: "Suggested reply" }),
+      h("a", { href: "#/agent", text: "All suggestions" })),
+    body);
+  const actor = canActOnSuggestions();
+
+  function askButton() {
+    const button = h("button", { type: "button", text: "Ask for a suggestion" });
+    const outcome = h("div", { "aria-live": "polite" });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      replace(outcome, h("p", { class: "muted", text: "Asking for a suggestion…" }));
+      try {
+        await post("/api/ai/suggestions", { contactId: contact.contactId }, { signal });
+        await load(true);
+        announce("A new suggestion is ready.");
+      } catch (err) {
+        if (isAbort(err) || err.status === 401) return;
+        replace(outcome, errorNotice(err, "Could not ask for a suggestion"));
+        button.disabled = false;
+      }
+    });
+    return [h("div", { class: "actions" }, button), outcome];
+  }
+
+  async function load(focus = false) {
+    let page;
+    try {
+      page = await get(withQuery("/api/ai/suggestions", { contactId: contact.contactId, status: "pending", limit: 5 }), { signal });
+    } catch (err) {
+      if (isAbort(err) || err.status === 401) return;
+      section.hidden = false;
+      replace(body, errorNotice(err, "Could not load the suggested replies"));
+      return;
+    }
+    const items = page.items || [];
+    const canAsk = actor && typeof contact.lastInboundMessageAt === "number";
+    section.hidden = !items.length && !canAsk;
+    if (!items.length) {
+      replace(body, h("p", { class: "muted", text: "No suggested reply is waiting for this conversation." }), canAsk ? askButton() : null);
+      return;
+    }
+    const card = suggestionCard(items[0], {
+      contact, signal, level: 3,
+      title: (item) => (item.status === "pending" ? "Waiting for approval" : `Suggestion ${item.status}`),
+      onResolved: () => onSent(),
+      onAsked: () => load(true),
+    });
+    replace(body, card,
+      items.length > 1
+        ? h("p", { class: "muted" }, `${items.length - 1} older ${items.length === 2 ? "suggestion is" : "suggestions are"} waiting too: `,
+          h("a", { href: "#/agent", text: "see the Agent page" }), ".")
+        : null);
+    if (focus) {
+      const title = card.querySelector(".suggestion-title");
+      if (title) {
+        title.setAttribute("tabindex", "-1");
+        title.focus();
+      }
+    }
+  }
+  return { element: section, load };
+}
+
 function contactStrip(contact) {
   const win = windowState(contact);
   return h("div", { class: "panel stack" },
@@ -254,11 +326,13 @@ export async function dmConversationPage(ctx) {
     }) : Promise.resolve(null),
   ]);
   const thread = conversation(contact.contactId, ctx.signal);
-  await thread.load(null);
+  const suggestion = contact.phone ? suggestionPanel(contact, ctx.signal, () => thread.load(null)) : null;
+  await Promise.all([thread.load(null), suggestion ? suggestion.load() : null]);
   return h("section", null,
     pageHead(contactLabel(contact), "Direct messages over WhatsApp, SMS and e-mail.",
       h("a", { class: "button", href: `#/contacts/${seg(contact.contactId)}`, text: "Contact details" })),
     contactStrip(contact),
+    suggestion ? suggestion.element : null,
     can.send()
       ? composer(contact, bundle, () => thread.load(null))
       : notice("", null, h("p", { text: "Your role can read conversations but not send messages." })),
