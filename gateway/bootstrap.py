@@ -625,6 +625,7 @@ def build_lambda(
     from channels.retry import Retrier, botocore_config
     from channels.wiring import build_drivers, default_builders
     from gateway.alerts import SnsAlerts
+    from gateway.metrics import ALARM_DIMENSION
     from gateway.queue.sqs import SqsQueues
     from gateway.secrets import load_from_ssm
     from gateway.store.dynamodb import DynamoTables
@@ -642,7 +643,10 @@ def build_lambda(
             "ai-queue": settings.AI_QUEUE_URL,
         },
     )
-    metrics = Metrics(emf_stream=emf_stream if emf_stream is not None else sys.stdout)
+    metrics = Metrics(
+        emf_stream=emf_stream if emf_stream is not None else sys.stdout,
+        emf_dimensions={ALARM_DIMENSION: settings.TABLE_PREFIX},
+    )
     alerts = SnsAlerts(session.client("sns"), settings.ALERT_TOPIC_ARN, metrics)
     # Neither secret is needed to send (EUM Social holds the Meta credentials); without APP_SECRET the
     # Meta webhook stays closed.

@@ -11,6 +11,14 @@ from typing import Any, TextIO
 
 Labels = tuple[tuple[str, str], ...]
 
+# The CloudWatch alarms of the AWS backend watch these (amplify/backend/settings.ts ``METRICS``; its tests
+# compare the two): in Lambda every EMF line also carries ALARM_DIMENSION = the deployment's TABLE_PREFIX,
+# so one branch's figures never reach another branch's alarms.
+EMF_NAMESPACE = "WecareGateway"
+ALARM_DIMENSION = "TablePrefix"
+BULK_JOBS_FAILED = "bulk_jobs_failed_total"  # a bulk job ended with recipients that failed
+TIER_USAGE_PERCENT = "whatsapp_tier_usage_percent"  # the WhatsApp tier's 24 h use, after each opening
+
 # Latency buckets (seconds): fine below 10 ms where the gateway lives, coarse up to provider timeouts.
 BUCKETS: tuple[float, ...] = (
     0.0005,
@@ -46,7 +54,12 @@ def _fmt(labels: Labels) -> str:
 class Metrics:
     """Thread-safe in-process metrics. ``emf_stream`` set (Lambda) also prints EMF lines per observation."""
 
-    def __init__(self, namespace: str = "WecareGateway", emf_stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        namespace: str = EMF_NAMESPACE,
+        emf_stream: TextIO | None = None,
+        emf_dimensions: Mapping[str, str] | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._counters: dict[str, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
         # per series: [count, sum, bucket counts (non-cumulative)...]
@@ -56,6 +69,7 @@ class Metrics:
         self._gauges: dict[str, dict[Labels, float]] = defaultdict(dict)
         self._namespace = namespace
         self._emf = emf_stream
+        self._emf_dimensions = dict(emf_dimensions or {})
 
     def inc(self, name: str, labels: Mapping[str, str] | None = None, value: float = 1.0) -> None:
         key = _labels(labels)
@@ -94,6 +108,7 @@ class Metrics:
     def _emit(self, name: str, labels: Labels, value: float, unit: str) -> None:
         if self._emf is None:
             return
+        labels = (*_labels(self._emf_dimensions), *labels)
         doc: dict[str, Any] = {
             "_aws": {
                 "Timestamp": int(time.time() * 1000),

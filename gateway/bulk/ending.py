@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from gateway.bulk.report import BulkReports
-from gateway.metrics import Metrics
+from gateway.metrics import BULK_JOBS_FAILED, Metrics
 from gateway.outbound.tier import TierTracker
 
 log = logging.getLogger("wecare.bulk.ending")
@@ -41,6 +41,8 @@ class JobEnding:
             return
         labels = {"channel": str(summary["channel"])}
         self._metrics.inc("bulk_jobs_ended_total", {**labels, "status": str(summary["status"])})
+        if summary["status"] == "failed" or summary["counts"].get("failed", 0):
+            self._metrics.inc(BULK_JOBS_FAILED)  # the deployment's alarm, whatever the channel
         self._metrics.observe("bulk_job_duration", float(summary["durationSeconds"]), labels)
         for status, n in summary["counts"].items():
             self._metrics.inc("bulk_recipients_total", {**labels, "status": status}, n)

@@ -51,7 +51,7 @@ from typing import Any, TypeVar
 from gateway.alerts import Alerts
 from gateway.clock import Clock
 from gateway.errors import InvalidInput
-from gateway.metrics import Metrics
+from gateway.metrics import TIER_USAGE_PERCENT, Metrics
 from gateway.outbound.policy_input import TierSnapshot
 from gateway.store.conditions import Attr, eq, not_exists
 from gateway.store.port import ConditionFailed, Item, StoreUnavailable, Tables, Update
@@ -396,6 +396,7 @@ class TierTracker:
     def after_opening(self, now: float | None = None) -> None:
         """After a counted send left: the 80 % alert, once per crossing."""
         status = self.status(now)
+        self._metrics.gauge(TIER_USAGE_PERCENT, round(status.ratio * 100, 2), unit="Percent")
         if self._over_threshold(status):
             self._raise_alert(status)
 

@@ -11,7 +11,7 @@ from collections import Counter
 from channels.errors import ChannelRejected
 from gateway.bulk.ending import JobEnding
 from gateway.bulk.report import COLUMNS, BulkReports, mask_address
-from gateway.metrics import Metrics
+from gateway.metrics import BULK_JOBS_FAILED, Metrics
 from gateway.store.objects import MemoryObjects
 
 from .conftest import TEXT, World
@@ -93,6 +93,8 @@ def test_the_end_of_a_job_is_measured_per_channel(world: World) -> None:
     assert 'wecare_bulk_job_duration_seconds_count{channel="whatsapp"} 1' in text
     assert "# TYPE wecare_bulk_job_throughput_per_second gauge" in text
     assert metrics.gauge_value("bulk_job_throughput_per_second", {"channel": "whatsapp"}) is not None
+    # One recipient failed (131026): the deployment's bulk-failure alarm counts the job.
+    assert metrics.counter(BULK_JOBS_FAILED) == 1
 
 
 def test_a_running_job_answers_a_report_of_this_moment_without_storing_it(world: World) -> None:

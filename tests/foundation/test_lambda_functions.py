@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -350,3 +351,26 @@ def test_each_channel_function_sends_its_channel_in_dry_run(deployed: Any) -> No
     # A new contact has no SMS opt-in: the gateway refuses it, as it would on any path.
     assert sms["statusCode"] == 422, sms
     assert "OPT_IN_REQUIRED" in [r["code"] for r in answer(sms)["error"]["details"]["reasons"]]
+
+
+HTTP_ROUTES = [
+    (spec.name, route)
+    for spec in lambdas.FUNCTIONS.values()
+    if "http" in spec.triggers
+    for route in spec.routes
+    if not route.startswith(("POST /webhooks/", "GET /webhooks/"))
+]
+
+
+@pytest.mark.parametrize(("name", "route"), HTTP_ROUTES, ids=[f"{n}:{r}" for n, r in HTTP_ROUTES])
+def test_each_http_function_serves_each_of_its_routes(deployed: Any, name: str, route: str) -> None:
+    """Through its own handler, every route reaches the app (whatever the app answers for this input),
+    never the function's "not served here" 404."""
+    method, _, template = route.partition(" ")
+    path = re.sub(r"\{[^}]+\}", "x1", template)
+    handler = getattr(lambdas, lambdas.FUNCTIONS[name].handler.rpartition(".")[2])
+    body = {} if method in ("POST", "PUT", "PATCH") else None
+    reply = handler(request(method, path, role="Admin", body=body), CONTEXT)
+    error = (answer(reply) or {}).get("error", {}) if isinstance(answer(reply), dict) else {}
+    assert "function" not in error.get("details", {}), (name, route, reply)
+    assert reply["statusCode"] < 500, (name, route, reply)

@@ -53,3 +53,16 @@ def test_a_gauge_keeps_the_latest_value_and_is_an_emf_metric_in_lambda() -> None
         {"Name": "bulk_job_throughput_per_second", "Unit": "Count/Second"}
     ]
     assert last["bulk_job_throughput_per_second"] == 4.9 and last["channel"] == "sms"
+
+
+def test_every_emf_line_carries_the_deployments_dimension() -> None:
+    stream = io.StringIO()
+    metrics = Metrics(emf_stream=stream, emf_dimensions={"TablePrefix": "wecare-main-"})
+    metrics.inc("bulk_jobs_failed_total")
+    metrics.inc("messages_sent_total", {"channel": "sms"})
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["TablePrefix"]]
+    assert first["TablePrefix"] == "wecare-main-" and first["bulk_jobs_failed_total"] == 1
+    assert sorted(second["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == ["TablePrefix", "channel"]
+    # Prometheus (the embedded default) is unchanged: the dimension belongs to CloudWatch only.
+    assert 'wecare_messages_sent_total{channel="sms"} 1' in metrics.render_prometheus()

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from gateway.alerts import LocalAlerts
 from gateway.clock import FakeClock
 from gateway.errors import InvalidInput
-from gateway.metrics import Metrics
+from gateway.metrics import TIER_USAGE_PERCENT, Metrics
 from gateway.outbound.tier import (
     CONFIG_KEY,
     Count,
@@ -132,6 +132,7 @@ def test_one_alert_per_crossing_of_80_percent(
     assert "80%" in alerts.recent[0].subject
     assert "8 of 10" in alerts.recent[0].message
     assert metrics.counter("whatsapp_tier_alerts_total") == 1
+    assert metrics.gauge_value(TIER_USAGE_PERCENT) == 100.0  # 10 of 10, for the deployment's 80 % alarm
     # A second instance does not repeat the alert for the same crossing.
     other = make(tables, clock, alerts, metrics, limit=10)
     clock.advance(60)
