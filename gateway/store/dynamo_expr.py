@@ -92,13 +92,18 @@ class Expression:
         return placeholder
 
     def condition(self, condition: Condition) -> str:
+        # One part is that part alone: DynamoDB refuses "((a))" as redundant parentheses.
         if isinstance(condition, And):
             if not condition.parts:
                 return self.true()
+            if len(condition.parts) == 1:
+                return self.condition(condition.parts[0])
             return "(" + " AND ".join(self.condition(p) for p in condition.parts) + ")"
         if isinstance(condition, Or):
             if not condition.parts:
                 return self.false()
+            if len(condition.parts) == 1:
+                return self.condition(condition.parts[0])
             return "(" + " OR ".join(self.condition(p) for p in condition.parts) + ")"
         if isinstance(condition, Not):
             return f"(NOT {self.condition(condition.part)})"

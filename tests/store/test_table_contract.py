@@ -391,6 +391,27 @@ def test_query_filter_applies_after_the_key_condition(store: Store) -> None:
     assert [i["timestamp"] for i in page.items] == [0, 3, 6, 9]
 
 
+@pytest.mark.parametrize(
+    "condition",
+    [
+        And((eq("channel", "sms"),)),
+        Or((eq("channel", "sms"),)),
+        And((Or((eq("channel", "sms"),)),)),
+        Not(And((Not(eq("channel", "sms")),))),
+    ],
+    ids=["and-of-one", "or-of-one", "nested-of-one", "not-not"],
+)
+def test_a_filter_of_one_part_is_that_part(store: Store, condition: And | Or | Not) -> None:
+    # DynamoDB refuses "((a))" as redundant parentheses; GET /api/messages builds And((kind = message,)).
+    messages = store.tables["Messages"]
+    for ts in range(6):
+        messages.put(msg(f"m-{ts}", ts=ts, channel="sms" if ts % 2 == 0 else "whatsapp"))
+    page = messages.query("c-1", index="byContact", filter=condition)
+    assert [i["timestamp"] for i in page.items] == [0, 2, 4]
+    scanned = [i for p in drain(lambda c: messages.scan(filter=condition, cursor=c)) for i in p.items]
+    assert sorted(i["timestamp"] for i in scanned) == [0, 2, 4]
+
+
 # -- pagination ------------------------------------------------------------------------------------------
 
 
