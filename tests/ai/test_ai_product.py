@@ -249,6 +249,7 @@ def test_reject_then_feedback_then_stats(product: Product) -> None:
     assert bad.status_code == 422
     assert product.client.post(base + "ai_missing/reject", headers=operator).status_code == 404
     stats = product.client.get("/api/ai/stats", headers=product.login("Viewer")).json()
+    assert stats["automation"] == {"enabled": True}  # every role sees whether automation is on
     assert stats["overall"]["suggested"] == 2 and stats["overall"]["rejected"] == 1
     assert stats["overall"]["pending"] == 1 and stats["overall"]["ratedGood"] == 1
     assert sum(d["suggested"] for d in stats["byDocument"].values()) >= 2

@@ -100,4 +100,5 @@ def rate_suggestion(
 
 @router.get("/ai/stats")
 def suggestion_stats(ai: AIDep) -> dict[str, Any]:
-    return ai.stats()
+    # Whether suggestions are made automatically, for every role (the switch itself is Admin-only).
+    return {**ai.stats(), "automation": {"enabled": ai.enabled()}}

@@ -32,7 +32,7 @@ function number(value) {
 
 // ------------------------------------------------------------------------------------- automation
 
-function automationPanel(signal, initial) {
+function automationPanel(signal, initial, stats) {
   const admin = roleAtLeast("Admin");
   const state = h("p", { class: "ai-state", id: "ai-state", "data-testid": "ai-enabled" });
   const outcome = h("div", { "aria-live": "polite" });
@@ -72,8 +72,12 @@ function automationPanel(signal, initial) {
   });
 
   const body = [];
-  if (!admin) {
-    body.push(h("p", { class: "muted", text: "Whether suggestions are made automatically is an Admin setting; your role cannot read or change it." }));
+  const readOnly = !admin && stats && stats.automation && typeof stats.automation.enabled === "boolean";
+  if (readOnly) {
+    show(stats.automation.enabled);
+    body.push(h("p", { class: "muted", text: "Only an Admin can switch this." }));
+  } else if (!admin) {
+    body.push(h("p", { class: "muted", text: "Whether suggestions are made automatically is an Admin setting." }));
   } else if (initial && initial.error) {
     body.push(errorNotice(initial.error, "Could not read the automation switch"));
   } else {
@@ -82,7 +86,7 @@ function automationPanel(signal, initial) {
   }
   return h("section", { class: "panel", "aria-labelledby": "ai-automation-title", "data-testid": "ai-automation" },
     h("h2", { id: "ai-automation-title", text: "Automation" }),
-    admin && !(initial && initial.error) ? [state, h("div", { class: "actions" }, toggle)] : null,
+    admin && !(initial && initial.error) ? [state, h("div", { class: "actions" }, toggle)] : readOnly ? state : null,
     body, outcome);
 }
 
@@ -114,9 +118,12 @@ function statsPanel(signal) {
 
   async function load() {
     try {
-      draw(await get("/api/ai/stats", { signal }));
+      const stats = await get("/api/ai/stats", { signal });
+      draw(stats);
+      return stats;
     } catch (err) {
       if (!isAbort(err) && err.status !== 401) replace(body, errorNotice(err, "Could not load the quality figures"));
+      return null;
     }
   }
   return { element, load };
@@ -130,7 +137,7 @@ export async function agentPage(ctx) {
   let filter = FILTERS.some(([value]) => value === wanted) ? wanted : "pending";
 
   const stats = statsPanel(signal);
-  const [config] = await Promise.all([
+  const [config, statsNow] = await Promise.all([
     roleAtLeast("Admin")
       ? get("/api/config", { signal }).catch((err) => {
         if (isAbort(err)) throw err;
@@ -290,7 +297,7 @@ export async function agentPage(ctx) {
     canActOnSuggestions()
       ? null
       : notice("", null, h("p", { text: "Your role can read suggestions but not approve, edit, reject or rate them." })),
-    automationPanel(signal, config),
+    automationPanel(signal, config, statsNow),
     stats.element,
     handled,
     h("section", { "aria-labelledby": "ai-suggestions-title" },
