@@ -284,13 +284,52 @@ class UserService:
             self._audit.record(actor, "user.disable" if disabled else "user.enable", "user", user_id, {})
         return updated
 
-    def set_password(self, user_id: str, password: str, *, actor: str) -> None:
+    def set_password(self, user_id: str, password: str, *, actor: str, field: str = "password") -> None:
+        """A new password; every session of the account ends (its ``sessionEpoch`` moves on, and a
+        token carries the epoch it was issued in)."""
         reason = pw.problem(password)
         if reason is not None:
-            raise InvalidInput(reason, details={"field": "password"})
+            raise InvalidInput(reason, details={"field": field})
         self.get(user_id)
-        self._update(user_id, {"passwordHash": self._passwords.hash(password)})
-        self._audit.record(actor, "user.password_change", "user", user_id, {})
+        try:
+            self._table.update(
+                {"userId": user_id},
+                Update(
+                    set={"passwordHash": self._passwords.hash(password), "updatedAt": self._clock.now()},
+                    add={"sessionEpoch": 1},
+                ),
+                condition=eq("kind", "user"),
+            )
+        except ConditionFailed:
+            raise NotFound(f"no user {user_id}", details={"userId": user_id}) from None
+        how = "own" if actor == user_id else "set"
+        self._audit.record(
+            actor, "user.password_change", "user", user_id, {"how": how, "sessionsEnded": True}
+        )
+
+    def change_own_password(self, user_id: str, current: str, new: str) -> dict[str, Any]:
+        """The signed-in user's own change: the current password must be right (422 otherwise)."""
+        user = self.get(user_id)
+        if self.check_password(str(user.get("email", "")), current) is None:
+            self._audit.record(user_id, "user.password_change.refused", "user", user_id, {"reason": "wrong"})
+            raise InvalidInput(
+                "the current password is not right",
+                code="WRONG_PASSWORD",
+                details={"fields": [{"field": "currentPassword", "problem": "not the current password"}]},
+            )
+        if new == current:
+            raise InvalidInput(
+                "the new password is the same as the current one",
+                details={"fields": [{"field": "newPassword", "problem": "same as the current password"}]},
+            )
+        self.set_password(user_id, new, actor=user_id, field="newPassword")
+        return self.get(user_id)
+
+    def reset_password(self, user_id: str, *, actor: str) -> tuple[dict[str, Any], str]:
+        """An Admin's reset: a generated one-time password (returned once, only its hash is kept)."""
+        password = pw.generate()
+        self.set_password(user_id, password, actor=actor)
+        return self.get(user_id), password
 
     def check_password(self, email: str, password: str) -> dict[str, Any] | None:
         """The enabled local account these credentials open, or None (same cost whether or not it exists)."""

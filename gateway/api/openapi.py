@@ -267,6 +267,46 @@ ROUTES: Final[Mapping[tuple[str, str], Route]] = {
             409: "CONFLICT: the last Admin cannot be demoted or disabled; MANAGED_BY_COGNITO",
         }
     ),
+    ("POST", "/api/users/{user_id}/password"): Route(
+        errors={409: "MANAGED_BY_COGNITO: accounts live in the user pool"},
+        success={
+            "200": {
+                "description": "The one-time password, shown once; the account's sessions have ended",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["user", "password"],
+                            "properties": {"user": {"type": "object"}, "password": {"type": "string"}},
+                        }
+                    }
+                },
+            }
+        },
+    ),
+    ("POST", "/api/me/password"): Route(
+        errors={
+            409: "MANAGED_BY_COGNITO: passwords live in the user pool",
+            422: "WRONG_PASSWORD: the current password is not right; INVALID_INPUT: the new one is too weak",
+        },
+        success={
+            "200": {
+                "description": "Changed: every session of the account ended; this is a fresh token",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["accessToken", "expiresIn"],
+                            "properties": {
+                                "accessToken": {"type": "string"},
+                                "expiresIn": {"type": "integer"},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    ),
     ("POST", "/api/contacts"): Route(
         errors={
             409: "DUPLICATE_CONTACT: another contact has this phone or e-mail; CONTACT_BUSY: try again",

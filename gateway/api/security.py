@@ -217,11 +217,13 @@ def _authenticate(request: Request, resource: str) -> Principal:
                 "path": request.url.path,
             },
         )
-        shown = "expired" if exc.reason == "expired" else "invalid"
-        raise Unauthenticated(
-            "the token has expired; sign in again" if shown == "expired" else "the token is not valid",
-            details={"reason": shown},
-        ) from None
+        shown = exc.reason if exc.reason in ("expired", "revoked") else "invalid"
+        messages = {
+            "expired": "the token has expired; sign in again",
+            "revoked": "this session has ended (the account's password changed); sign in again",
+            "invalid": "the token is not valid",
+        }
+        raise Unauthenticated(messages[shown], details={"reason": shown}) from None
     except NoRole as exc:
         subject = _verified_subject(identity, token)
         _audit_denial(

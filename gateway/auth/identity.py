@@ -38,6 +38,8 @@ log = logging.getLogger("wecare.auth")
 LOCAL_ISSUER = "wecare-local"
 LOCAL_CLIENT_ID = "wecare-local-ui"
 LOCAL_TOKEN_TTL = 3600
+# The account's session epoch a local token was issued in; a password change moves the account's on.
+SESSION_EPOCH_CLAIM = "wecare:sessionEpoch"
 
 
 class CognitoIdentity:
@@ -90,9 +92,10 @@ class LocalTokenSigner:
         self.client_id = client_id
         self.ttl = ttl
 
-    def issue(self, user_id: str, email: str, role: Role) -> str:
+    def issue(self, user_id: str, email: str, role: Role, *, session_epoch: int = 0) -> str:
         now = int(self._clock.now())
         claims = {
+            SESSION_EPOCH_CLAIM: session_epoch,
             "iss": self.issuer,
             "sub": user_id,
             "client_id": self.client_id,
@@ -155,11 +158,22 @@ class LocalIdentity:
             raise InvalidToken("the account no longer exists", reason="unknown_user") from None
         if user.get("disabled"):
             raise InvalidToken("the account is disabled", reason="disabled")
+        if claims.get(SESSION_EPOCH_CLAIM, 0) != user.get("sessionEpoch", 0):
+            # Issued before the account's password changed: that ended every session it had.
+            raise InvalidToken("the session has ended", reason="revoked")
         try:
             role = Role.parse(str(user.get("role")))
         except ValueError:
             raise NoRole("the account has no valid role") from None
         return Principal(user_id=user["userId"], email=str(user.get("email", "")), role=role, issuer="local")
+
+    def token_for(self, user: dict[str, Any]) -> LoginResult:
+        """A fresh token for an account as it is now (after its own password change, for this client)."""
+        role = Role.parse(str(user["role"]))
+        token = self.signer.issue(
+            user["userId"], str(user["email"]), role, session_epoch=int(user.get("sessionEpoch", 0))
+        )
+        return LoginResult(token, self.signer.ttl, public(user))
 
     def login(self, email: str, password: str, *, client: str) -> LoginResult:
         """A token for these credentials; every attempt is logged and audited (never the password).
@@ -205,7 +219,9 @@ class LocalIdentity:
         now = self._clock.now()
         self.users.record_login(user["userId"], now)
         role = Role.parse(str(user["role"]))
-        token = self.signer.issue(user["userId"], str(user["email"]), role)
+        token = self.signer.issue(
+            user["userId"], str(user["email"]), role, session_epoch=int(user.get("sessionEpoch", 0))
+        )
         self._outcome("success", account, client, user["userId"], reason="ok")
         user = {**user, "lastLoginAt": now}
         return LoginResult(token, self.signer.ttl, public(user))

@@ -25,9 +25,11 @@ ROUTES: Mapping[tuple[str, str], Rule] = {
     # identity
     ("POST", "/api/auth/login"): PUBLIC,
     ("GET", "/api/me"): Viewer,
+    ("POST", "/api/me/password"): Viewer,
     ("GET", "/api/users"): Admin,
     ("POST", "/api/users"): Admin,
     ("PATCH", "/api/users/{user_id}"): Admin,
+    ("POST", "/api/users/{user_id}/password"): Admin,
     # contacts
     ("POST", "/api/contacts"): Operator,
     ("GET", "/api/contacts"): Viewer,

@@ -40,6 +40,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add.add_argument("--data-dir", help="the embedded data dir (default: $WECARE_DATA_DIR or .wecare)")
     add.set_defaults(func=add_user)
+    passwd = sub.add_parser("passwd", help="set a local account's password (its sessions end)")
+    passwd.add_argument("email")
+    passwd.add_argument(
+        "--password", help="at least 10 characters; omitted: a random one is generated and shown once"
+    )
+    passwd.add_argument("--data-dir", help="the embedded data dir (default: $WECARE_DATA_DIR or .wecare)")
+    passwd.set_defaults(func=set_user_password)
 
 
 def add_user(args: argparse.Namespace, open_store: Callable[[Path], Tables] = open_tables) -> int:
@@ -51,6 +58,30 @@ def add_user(args: argparse.Namespace, open_store: Callable[[Path], Tables] = op
     finally:
         tables.close()
     print(f"created {user['role']} {user['email']} ({user['userId']})")
+    if generated is not None:
+        print(f"password (shown once): {generated}")
+    sys.stdout.flush()
+    return 0
+
+
+def set_user_password(args: argparse.Namespace, open_store: Callable[[Path], Tables] = open_tables) -> int:
+    data_dir = data_dir_of(args)
+    tables = open_store(data_dir)
+    try:
+        clock = SystemClock()
+        service = UserService(tables, clock, AuditLog(tables, clock))
+        user = service.find_by_email(args.email)
+        if user is None:
+            print(f"no local account {args.email!r} in {data_dir}", file=sys.stderr)
+            return 1
+        if args.password is None:
+            _, generated = service.reset_password(user["userId"], actor="cli")
+        else:
+            service.set_password(user["userId"], args.password, actor="cli")
+            generated = None
+    finally:
+        tables.close()
+    print(f"password changed for {user['email']} in {data_dir}; its sessions have ended")
     if generated is not None:
         print(f"password (shown once): {generated}")
     sys.stdout.flush()

@@ -125,10 +125,12 @@ def test_the_table_matches_the_role_descriptions() -> None:
         assert PERMISSIONS[admin] is Role.Admin, admin
     assert rule_for("POST", "/api/ai/suggestions/{id}/approve") is Role.Operator
     assert ACTIONS["contacts.include_deleted"] is Role.Admin
-    # Nothing that changes state is open to every signed-in user.
+    assert PERMISSIONS[("POST", "/api/users/{user_id}/password")] is Role.Admin  # a reset
+    # Nothing that changes shared state is open to every signed-in user: a what-if evaluation has no side
+    # effects, and a password change touches the caller's own account only (the current one required).
     for (method, path), rule in PERMISSIONS.items():
         if method in ("POST", "PUT", "PATCH", "DELETE") and rule is Role.Viewer:
-            assert path == "/api/policies/evaluate", (method, path)  # a pure what-if, no side effects
+            assert path in ("/api/policies/evaluate", "/api/me/password"), (method, path)
 
 
 def _from_authorization(reply: Any) -> bool:

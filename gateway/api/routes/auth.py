@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import ContainerDep, PrincipalDep
 from gateway.auth.errors import InvalidCredentials, LoginThrottled
 from gateway.auth.identity import LocalIdentity
-from gateway.errors import NotFound, TooManyRequests, Unauthenticated
+from gateway.errors import Conflict, NotFound, TooManyRequests, Unauthenticated
 
 router = APIRouter()
 
@@ -51,3 +52,27 @@ def me(principal: PrincipalDep) -> dict[str, Any]:
         "role": principal.role.name,
         "issuer": principal.issuer,
     }
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    currentPassword: str = Field(min_length=1, max_length=1024)
+    newPassword: str = Field(min_length=1, max_length=1024)
+
+
+@router.post("/me/password")
+def change_own_password(
+    body: PasswordChange, principal: PrincipalDep, container: ContainerDep
+) -> JSONResponse:
+    """The caller's own password (the current one required). Every session of the account ends; this
+    client gets a fresh token so it stays signed in."""
+    identity = container.identity
+    if not isinstance(identity, LocalIdentity):
+        raise Conflict("passwords are managed in the Cognito user pool here", code="MANAGED_BY_COGNITO")
+    user = identity.users.change_own_password(principal.user_id, body.currentPassword, body.newPassword)
+    result = identity.token_for(user)
+    return JSONResponse(
+        {"accessToken": result.access_token, "expiresIn": result.expires_in},
+        headers={"Cache-Control": "no-store"},
+    )

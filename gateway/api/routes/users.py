@@ -77,3 +77,13 @@ def change_user(
     if body.disabled is not None:
         user = users.set_disabled(user_id, body.disabled, actor=principal.user_id)
     return public(user)
+
+
+@router.post("/users/{user_id}/password")
+def reset_password(
+    user_id: str, container: ContainerDep, principal: PrincipalDep, users: UsersDep
+) -> JSONResponse:
+    """An Admin's reset: a one-time password, shown once; the account's sessions end."""
+    _local_only(container)
+    user, password = users.reset_password(user_id, actor=principal.user_id)
+    return JSONResponse({"user": public(user), "password": password}, headers={"Cache-Control": "no-store"})
