@@ -45,7 +45,13 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
             if err.get("type") == "json_invalid"
             else [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
         )
-        fields.append({"field": ".".join(loc) or "body", "problem": str(err.get("msg", "invalid"))})
+        problem = str(err.get("msg", "invalid"))
+        if err.get("type") == "json_invalid":
+            # "JSON decode error" alone says nothing: name the problem and where it is.
+            where = next((p for p in err.get("loc", ()) if isinstance(p, int)), None)
+            reason = str((err.get("ctx") or {}).get("error") or "not valid JSON")
+            problem = f"not valid JSON: {reason}" + (f" at character {where}" if where is not None else "")
+        fields.append({"field": ".".join(loc) or "body", "problem": problem})
     return {"fields": fields}
 
 

@@ -9,18 +9,21 @@ runs first, in this order, before a single body byte is read:
    answers under these prefixes);
 2. **authorize** (:func:`gateway.api.security.authorize_route`): token, then role, so an anonymous
    caller only ever sees 401 (or 413) and a Viewer 403, whatever the body;
-3. **bound the body**: ``Content-Length`` over the route's limit is a 413 at once; a body without one
+3. **check the query**: a parameter an ``/api/`` route does not declare is a 422 naming it and the ones
+   the route takes (a misspelt filter must not answer unfiltered);
+4. **bound the body**: ``Content-Length`` over the route's limit is a 413 at once; a body without one
    (chunked) is counted while it streams and refused with 413 the moment it passes the limit.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -52,6 +55,16 @@ class _Route:
     template: str
     pattern: re.Pattern[str]
     methods: frozenset[str]
+    # The query parameters each method of this route declares: any other one is refused (422), so a
+    # misspelt filter (?from= for ?since=) is an error instead of a silently unfiltered answer.
+    query: Mapping[str, frozenset[str]]
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {str(field.alias) for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
 
 
 def _limit_text(limit: int) -> str:
@@ -67,10 +80,15 @@ class RequestGate:
     def _table(self) -> list[_Route]:
         if self._routes is None:  # built on first use: routers are all included by then
             by_template: dict[str, set[str]] = {}
-            for template, methods, _route in api_routes(self._fastapi):
+            query: dict[str, dict[str, frozenset[str]]] = {}
+            for template, methods, route in api_routes(self._fastapi):
                 if template.startswith(GATED_PREFIXES):
                     by_template.setdefault(template, set()).update(methods)
-            self._routes = [_Route(t, path_pattern(t), frozenset(m)) for t, m in by_template.items()]
+                    names = frozenset(_query_names(route.dependant))
+                    query.setdefault(template, {}).update(dict.fromkeys(methods, names))
+            self._routes = [
+                _Route(t, path_pattern(t), frozenset(m), query[t]) for t, m in by_template.items()
+            ]
         return self._routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -106,6 +124,31 @@ class RequestGate:
             await run_in_threadpool(authorize_route, request, method, route.template)
         except DomainError as exc:
             await domain_response(exc)(scope, receive, send)
+            return
+        known = route.query.get(method, frozenset())
+        # /api/ only: a webhook's sender (Meta, SNS) may add parameters of its own at any time.
+        unknown = (
+            sorted({n for n in request.query_params if n not in known}) if path.startswith("/api/") else []
+        )
+        if unknown:
+            shown = ", ".join(repr(name[:40]) for name in unknown[:5])
+            takes = ", ".join(sorted(known)) or "none"
+            await _json(
+                scope,
+                receive,
+                send,
+                422,
+                error_body(
+                    "INVALID_INPUT",
+                    f"unknown query parameter {shown} on {method} {route.template} (it takes: {takes})",
+                    {
+                        "fields": [
+                            {"field": n[:40], "problem": "unknown query parameter"} for n in unknown[:5]
+                        ],
+                        "allowed": sorted(known),
+                    },
+                ),
+            )
             return
         limit = BODY_LIMITS.get((method, route.template), DEFAULT_BODY_LIMIT)
         declared = request.headers.get("content-length")

@@ -210,6 +210,7 @@ _INBOUND_UNAVAILABLE: Final = "UNAVAILABLE: the inbound pipeline is not configur
 _SEND_ROUTE: Final = Route(
     errors={
         400: "MALFORMED_BODY: the multipart body could not be parsed",
+        404: "CONTACT_NOT_FOUND: no contact has this contactId (the refusal is recorded)",
         422: "INVALID_INPUT: the message is not valid; POLICY_DENIED: the policy refused it "
         "(details.reasons); CONTENT_INVALID: the channel refused the content; "
         "IDEMPOTENCY_KEY_REUSED; FILE_NOT_FOUND",
@@ -540,7 +541,8 @@ def _fact_errors(method: str, path: str, operation: Schema) -> dict[int, str]:
     if "requestBody" in operation:  # parsed and validated by FastAPI
         errors.update({s: DEFAULT_REASONS[s] for s in (400, 413, 422)})
     parameters = operation.get("parameters", [])
-    if any(_refusable(p) for p in parameters):
+    # The request gate refuses a query parameter an /api/ route does not declare (gateway/api/gate.py).
+    if path.startswith("/api/") or any(_refusable(p) for p in parameters):
         errors[422] = DEFAULT_REASONS[422]
     if any(p.get("in") == "path" for p in parameters):
         errors[404] = DEFAULT_REASONS[404]

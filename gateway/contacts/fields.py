@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -119,15 +120,37 @@ def email_key(email: str) -> str:
     return email.strip().lower()
 
 
+# Bidirectional embeddings, overrides and isolates: invisible, and they reorder what follows them, so a
+# name could display as something else (a name is shown beside every message and in every list).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _refused_character(name: str) -> str | None:
+    for ch in name:
+        if ch in BIDI_CONTROLS or unicodedata.category(ch) == "Cc":
+            return ch
+    return None
+
+
 def validate_name(raw: object) -> str:
     if raw is None:
         return ""
     if not isinstance(raw, str):
         raise _invalid("name", "name must be a string")
     name = " ".join(raw.split())
+    refused = _refused_character(name)
+    if refused is not None:
+        kind = "a bidirectional control" if refused in BIDI_CONTROLS else "a control character"
+        raise _invalid("name", f"name contains {kind} (U+{ord(refused):04X}); remove it")
     if len(name) > NAME_MAX:
         raise _invalid("name", f"name is at most {NAME_MAX} characters")
     return name
+
+
+def clean_name(raw: str) -> str:
+    """A name from outside (a WhatsApp profile) with the characters :func:`validate_name` refuses
+    dropped: such a name is not the sender's mistake, and the message must still be stored."""
+    return "".join(ch for ch in raw if ch not in BIDI_CONTROLS and unicodedata.category(ch) != "Cc")
 
 
 def validate_opt_in(field: str, raw: object) -> bool:

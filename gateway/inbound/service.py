@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 from gateway.clock import Clock
+from gateway.contacts.fields import clean_name
 from gateway.dlq import DlqService
 from gateway.errors import Conflict, NotFound
 from gateway.inbound.errors import PayloadError, SignatureInvalid
@@ -374,7 +375,7 @@ class InboundService:
             self._remember(message.phone, str(found["contactId"]))
             return found
         data = {
-            "name": (message.profile_name or message.phone)[:200],
+            "name": (clean_name(" ".join(message.profile_name.split())) or message.phone)[:200],
             "phone": message.phone,
             "optInWhatsApp": False,
             "optInSms": False,

@@ -157,7 +157,8 @@ class OutboundRequest:
             problems.append("content must be text, media, template or email content")
         elif self.kind not in KINDS_BY_CHANNEL[self.channel]:
             allowed = " or ".join(KINDS_BY_CHANNEL[self.channel])
-            problems.append(f"a {self.channel} message must be {allowed} content, not {self.kind}")
+            article = "an" if self.channel[:1] in "aeiou" else "a"
+            problems.append(f"{article} {self.channel} message must be {allowed} content, not {self.kind}")
         if self.origin not in ORIGINS:
             problems.append(f"origin must be one of {', '.join(ORIGINS)}, got {self.origin!r}")
         if self.phone_number_id is not None and self.channel != "whatsapp":

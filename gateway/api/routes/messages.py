@@ -194,6 +194,14 @@ def _answer(outcome: SendOutcome) -> JSONResponse:
     if outcome.status is MessageStatus.rejected:
         reasons = [{"code": r.code, "message": r.message} for r in outcome.decision.reason_details()]
         codes = ", ".join(r["code"] for r in reasons) or "no reason given"
+        if any(r["code"] == "CONTACT_NOT_FOUND" for r in reasons):
+            # Nobody to send to: the caller named a contact that does not exist (the refusal is stored
+            # like any other, so the attempt stays on record).
+            raise NotFound(
+                "no contact has this contactId; the send was refused and recorded",
+                code="CONTACT_NOT_FOUND",
+                details={"messageId": outcome.message_id, "reasons": reasons, "replayed": outcome.replayed},
+            )
         raise PolicyDenied(
             f"the message was not sent: the policy refused it ({codes})",
             details={
