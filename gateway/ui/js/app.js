@@ -14,6 +14,8 @@ import { deadLettersPage } from "./pages/dlq.js";
 import { usersPage } from "./pages/users.js";
 import { bulkPage } from "./pages/bulk.js";
 import { agentPage } from "./pages/agent.js";
+import { settingsPage } from "./pages/settings.js";
+import { accountPage } from "./pages/account.js";
 import { unavailablePage } from "./pages/unavailable.js";
 
 const HOME = "/contacts";
@@ -29,6 +31,8 @@ const ROUTES = [
   { pattern: /^\/compliance\/policies$/, page: policiesPage, nav: "/compliance" },
   { pattern: /^\/dlq$/, page: deadLettersPage, nav: "/dlq", role: "Operator" },
   { pattern: /^\/users$/, page: usersPage, nav: "/users", role: "Admin" },
+  { pattern: /^\/settings$/, page: settingsPage, nav: "/settings", role: "Admin" },
+  { pattern: /^\/account$/, page: accountPage, nav: "/account" },
   { pattern: /^\/bulk$/, page: bulkPage, nav: "/bulk" },
   { pattern: /^\/agent$/, page: agentPage, nav: "/agent" },
   { pattern: /^\/(pay|link|forms|docs|invoice)$/, page: unavailablePage },
@@ -160,7 +164,10 @@ function focusHeading(main) {
 function updateChrome(navPath) {
   const signedIn = Boolean(session.me);
   document.body.classList.toggle("signed-out", !signedIn);
-  document.getElementById("account-email").textContent = signedIn ? session.me.email || session.me.userId : "";
+  const who = signedIn ? session.me.email || session.me.userId : "";
+  document.getElementById("account-email").textContent = who;
+  // The e-mail leads to the account page; its name says so and keeps the visible text.
+  document.getElementById("account-link").setAttribute("aria-label", who ? `Your account: ${who}` : "Your account");
   document.getElementById("account-role").textContent = signedIn ? `(${session.me.role})` : "";
   for (const item of document.querySelectorAll("[data-min-role]")) {
     item.hidden = !roleAtLeast(item.getAttribute("data-min-role"));

@@ -1,8 +1,10 @@
-// Users (Admin): list, create (a generated password is shown once), change role, disable / enable.
+// Users (Admin): list, create (a generated password is shown once), change role, disable / enable,
+// reset a password (after a confirm step; the one-time password is shown once and the account's
+// sessions end).
 
 import { announce, h, replace } from "../dom.js";
 import { get, patch, post, seg, withQuery } from "../api.js";
-import { badge, dataTable, errorNotice, field, morePager, notice, pageHead } from "../components.js";
+import { badge, dataTable, errorNotice, field, link, morePager, notice, pageHead } from "../components.js";
 import { formatTime } from "../format.js";
 import { session } from "../session.js";
 
@@ -11,6 +13,7 @@ const ROLES = ["Viewer", "Operator", "Admin"];
 export async function usersPage(ctx) {
   const first = await get(withQuery("/api/users", { limit: 50 }), { signal: ctx.signal });
   const listStatus = h("div", { "aria-live": "polite" });
+  const resetBox = h("div", { class: "reset-box", "aria-live": "polite", "data-testid": "reset-outcome" });
   const results = h("div");
   let rows = [];
   const pager = morePager("Load more users", async (cursor) => {
@@ -63,6 +66,71 @@ export async function usersPage(ctx) {
     return button;
   }
 
+  function resetCell(user) {
+    // Your own password is changed on your account page, with the current one.
+    if (session.me && user.userId === session.me.userId) return link("#/account", "Change yours");
+    const button = h("button", { type: "button", class: "small", text: "Reset password",
+      "aria-label": `Reset password of ${user.email}` });
+    button.addEventListener("click", () => confirmReset(user, button));
+    return button;
+  }
+
+  function confirmReset(user, opener) {
+    const yes = h("button", { type: "button", text: "Yes, reset the password" });
+    const no = h("button", { type: "button", text: "Cancel" });
+    const box = notice("warn", `Reset the password of ${user.email}?`,
+      h("p", { text: "A new password is generated and shown once. Every session of this account ends now." }),
+      h("div", { class: "actions" }, yes, no));
+    box.setAttribute("role", "group");
+    box.setAttribute("aria-label", `Reset the password of ${user.email}`);
+    no.addEventListener("click", () => {
+      replace(resetBox);
+      if (opener.isConnected) opener.focus();
+    });
+    yes.addEventListener("click", async () => {
+      yes.disabled = true;
+      no.disabled = true;
+      try {
+        const out = await post(`/api/users/${seg(user.userId)}/password`);
+        const who = (out && out.user && out.user.email) || user.email;
+        showOneTime(who, String((out && out.password) || ""));
+      } catch (err) {
+        replace(resetBox, errorNotice(err, "The password was not reset"));
+      }
+    });
+    replace(resetBox, box);
+    yes.focus();
+  }
+
+  function showOneTime(email, password) {
+    const code = h("code", { class: "secret", "data-testid": "one-time-password", text: password });
+    const copied = h("span", { class: "muted", "aria-live": "polite" });
+    const copy = h("button", { type: "button", class: "small", text: "Copy" });
+    copy.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(password);
+        copied.textContent = "Copied.";
+      } catch {
+        // No clipboard (not a secure context, or refused): select it for the person to copy.
+        const range = document.createRange();
+        range.selectNodeContents(code);
+        const selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        copied.textContent = "Selected: copy it with your keyboard.";
+      }
+    });
+    const done = h("button", { type: "button", class: "small", text: "Done, hide it" });
+    done.addEventListener("click", () => replace(resetBox));
+    const box = notice("ok", `New password for ${email}`,
+      h("p", { class: "one-time" }, "One-time password: ", code),
+      h("p", { class: "warning", text: "It is shown only once: copy it now and pass it on securely. Their sessions have ended." }),
+      h("div", { class: "actions" }, copy, done, copied));
+    replace(resetBox, box);
+    announce(`A new password for ${email} is shown once.`);
+    copy.focus();
+  }
+
   function draw(page, more, keepPager = false) {
     rows = more ? rows.concat(page.items || []) : page.items || [];
     if (!keepPager) pager.set(page.cursor);
@@ -71,6 +139,7 @@ export async function usersPage(ctx) {
       { label: "Role", cell: roleCell },
       { label: "Status", cell: (u) => (u.disabled ? badge("disabled", "bad") : badge("active", "ok")) },
       { label: "Access", cell: accessCell },
+      { label: "Password", cell: resetCell },
       { label: "Last sign-in", cell: (u) => (u.lastLoginAt ? formatTime(u.lastLoginAt) : "never") },
       { label: "Source", cell: (u) => u.source || "—" },
     ], rows, "Users"));
@@ -113,5 +182,5 @@ export async function usersPage(ctx) {
   return h("section", null,
     pageHead("Users", "Accounts and roles: Viewer reads, Operator manages contacts and sends, Admin manages users."),
     h("section", { class: "panel", "aria-labelledby": "new-user-title" }, h("h2", { id: "new-user-title", text: "New user" }), form),
-    h("h2", { text: "Accounts" }), listStatus, results, pager.element);
+    h("h2", { text: "Accounts" }), listStatus, resetBox, results, pager.element);
 }
