@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -530,12 +532,28 @@ def first_admin_lines(container: Container, email: str = "admin@wecare.digital")
     if created is None:
         return []
     user, password = created
+    # The exact commands that work from here: this interpreter's own ``wecare`` and this data dir.
+    command = wecare_command()
+    data_dir = shlex.quote(str(container.settings.WECARE_DATA_DIR.resolve()))
     return [
         "First start: an Admin account was created. Its password is shown only this once:",
         f"  e-mail:   {user['email']}",
         f"  password: {password}",
-        "Add more accounts with: wecare users add EMAIL --role Viewer|Operator|Admin",
+        "From here:",
+        f"  add an account:      {command} users add EMAIL --role Viewer|Operator|Admin"
+        f" --data-dir {data_dir}",
+        f"  set a password:      {command} users passwd {user['email']} --data-dir {data_dir}",
+        f"  replay dead letters: {command} dlq replay --data-dir {data_dir}",
     ]
+
+
+def wecare_command() -> str:
+    """How to run the CLI of this installation: the ``wecare`` beside this interpreter (the venv's),
+    else the module through this interpreter."""
+    beside = Path(sys.executable).parent / "wecare"
+    if beside.is_file():
+        return shlex.quote(str(beside))
+    return f"{shlex.quote(sys.executable)} -m gateway.cli.main"
 
 
 def gateway_from_bundle(
@@ -618,7 +636,6 @@ def build_lambda(
     (``Settings`` refuses LIVE anywhere else); every other environment gets the DRY_RUN recorders,
     which hold no client able to send.
     """
-    import sys
 
     import boto3
 

@@ -50,14 +50,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def add_user(args: argparse.Namespace, open_store: Callable[[Path], Tables] = open_tables) -> int:
-    tables = open_store(data_dir_of(args))
+    data_dir = data_dir_of(args)
+    tables = open_store(data_dir)
     try:
         clock = SystemClock()
         service = UserService(tables, clock, AuditLog(tables, clock))
         user, generated = service.create(args.email, args.role, actor="cli", password=args.password)
     finally:
         tables.close()
-    print(f"created {user['role']} {user['email']} ({user['userId']})")
+    print(f"created {user['role']} {user['email']} ({user['userId']}) in {data_dir}")
     if generated is not None:
         print(f"password (shown once): {generated}")
     sys.stdout.flush()

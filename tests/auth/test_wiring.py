@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from gateway.auth.identity import CognitoIdentity, LocalIdentity
-from gateway.bootstrap import build_in_memory, first_admin_lines, wire_identity
+from gateway.bootstrap import build_embedded, build_in_memory, first_admin_lines, wire_identity
 from gateway.clock import FakeClock
-from gateway.config import Settings
+from gateway.config import Settings, load_settings
 from gateway.contacts.service import ContactService
 from gateway.users import UserService
 
@@ -57,3 +59,24 @@ def test_the_contact_window_is_the_bundles(tmp_path: Path) -> None:
     assert shown["windowExpiresAt"] == at + 3600
     container.clock.advance(3600)
     assert container.contacts.present(container.contacts.get(contact["contactId"]))["windowExpiresAt"] is None
+
+
+def test_the_first_start_prints_commands_that_work_on_the_same_data_dir(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    container = build_embedded(load_settings("embedded", {}, WECARE_DATA_DIR=data))
+    try:
+        lines = first_admin_lines(container)
+    finally:
+        container.close()
+    add = next(line for line in lines if "add an account:" in line).split("add an account:", 1)[1]
+    argv = [part for part in shlex.split(add) if part != "Viewer|Operator|Admin"]
+    argv[argv.index("EMAIL")] = "newcomer@example.com"
+    argv.insert(argv.index("--role") + 1, "Viewer")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"in {data.resolve()}" in done.stdout  # the CLI says which data dir it wrote
+    again = build_embedded(load_settings("embedded", {}, WECARE_DATA_DIR=data))
+    try:
+        assert again.users is not None and again.users.find_by_email("newcomer@example.com") is not None
+    finally:
+        again.close()
