@@ -71,6 +71,8 @@ class DryRunRecord:
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "sent": False,
+            "note": "DRY_RUN: recorded, not sent; nothing left this server",
             "channel": self.channel,
             "kind": self.kind,
             "calls": [

@@ -85,7 +85,11 @@ class SmsRequestBuilder:
             params["Context"] = context
         if self._dry_run:
             params["DryRun"] = True
-        info = {"to": to, **analyze(body).as_dict(), "dryRun": self._dry_run}
+        info: dict[str, Any] = {"to": to, **analyze(body).as_dict()}
+        if self._dry_run:
+            # AWS's own DryRun (validated by the service, not delivered). Absent otherwise, so a DRY_RUN
+            # record of this server never shows a "dryRun: false" that reads as "this was sent".
+            info["providerDryRun"] = True
         return PreparedRequest("sms", "sms", (ApiCall(SERVICE, "SendTextMessage", params),), info)
 
 

@@ -133,6 +133,10 @@ def test_sms_dry_run_result_carries_encoding_and_segments(models: ServiceModels)
     result = recorder.send(recorder.build_request(Sms("+447898765432", "ж" * 71)))
     assert (result.extra["encoding"], result.extra["segments"]) == ("UCS-2", 2)
     assert records[0].info["segments"] == 2
+    # The record says plainly that nothing was sent, and carries no provider flag reading "dryRun: false".
+    rendered = records[0].to_json()
+    assert rendered["sent"] is False and "not sent" in rendered["note"]
+    assert "dryRun" not in rendered["info"] and "providerDryRun" not in rendered["info"]
 
 
 class BrokenBuilder:
