@@ -54,3 +54,15 @@ class TooLarge(DomainError):
     """Input over a size the service accepts (a body, a file)."""
 
     code = "PAYLOAD_TOO_LARGE"
+
+
+ECHO_LIMIT = 100
+
+
+def echo(value: object, limit: int = ECHO_LIMIT) -> str:
+    """A caller's value quoted in an error message, never more than ``limit`` characters of it: enough to
+    recognise, while a hostile or mistaken megabyte is not sent back (nor written to a log line)."""
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return repr(text[:limit]) + f"… ({len(text)} characters)"

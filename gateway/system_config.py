@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.clock import Clock
-from gateway.errors import InvalidInput
+from gateway.errors import InvalidInput, echo
 from gateway.outbound.ports import AuditTrail
 from gateway.store.port import Tables
 
@@ -110,7 +110,7 @@ class SystemConfigService:
         key = KEYS.get(name)
         if key is None:
             raise InvalidInput(
-                f"unknown configuration key {name!r}; the keys are {', '.join(sorted(KEYS))}",
+                f"unknown configuration key {echo(name)}; the keys are {', '.join(sorted(KEYS))}",
                 code="UNKNOWN_CONFIG_KEY",
                 details={"keys": sorted(KEYS)},
             )

@@ -104,3 +104,21 @@ def test_an_inbound_profile_name_with_controls_is_stored_without_them(
     assert message is not None
     contact = container.tables["Contacts"].get({"contactId": message["contactId"]})
     assert contact is not None and contact["name"] == "Malory"
+
+
+def test_an_error_echoes_at_most_a_hundred_characters_of_the_input(
+    product: tuple[TestClient, dict[str, str], Container],
+) -> None:
+    client, auth, _ = product
+    key = "k" * 5000
+    config = client.put(f"/api/config/{key}", json={"value": True}, headers=auth)
+    assert config.status_code == 422 and "(5000 characters)" in error(config)["message"]
+    assert len(config.text) < 1000
+    channel = client.post(
+        f"/api/channels/{'x' * 3000}/messages",
+        json={"contactId": "ct_1", "channel": "sms", "text": {"body": "hi"}},
+        headers=auth,
+    )
+    assert channel.status_code == 404 and len(channel.text) < 600
+    unknown = client.get(f"/api/decisions?{'q' * 2000}=1", headers=auth)
+    assert unknown.status_code == 422 and len(unknown.text) < 800

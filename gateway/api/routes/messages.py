@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from gateway import safejson
 from gateway.api.deps import GatewayDep, MessagesDep, PrincipalDep
-from gateway.errors import InvalidInput, NotFound, TooLarge
+from gateway.errors import InvalidInput, NotFound, TooLarge, echo
 from gateway.identity.principal import Principal
 from gateway.messages.query import public_view
 from gateway.messages.status import MessageStatus
@@ -245,7 +245,7 @@ async def send_on_channel(
     """The same send, addressed to one channel's path: in AWS each channel's function (outbound-whatsapp,
     outbound-sms, outbound-email) is routed its own path, since API Gateway cannot route on the body."""
     if channel not in CHANNEL_PATHS:
-        raise NotFound(f"no such channel: {channel!r} (use {', '.join(CHANNEL_PATHS)})")
+        raise NotFound(f"no such channel: {echo(channel)} (use {', '.join(CHANNEL_PATHS)})")
     body, upload = await _read_body(request)
     if body.channel != channel:
         raise InvalidInput(
