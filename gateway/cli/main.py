@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "gateway.cli.policy",
     "gateway.cli.inbound",
     "gateway.cli.dlq",
+    "gateway.cli.demo",
 )
 
 
