@@ -20,6 +20,7 @@ from gateway.config import RUNTIME_REQUIREMENTS, ConfigError, Settings, load_set
 from gateway.lambdas import FUNCTIONS
 from gateway.metrics import ALARM_DIMENSION, BULK_JOBS_FAILED, EMF_NAMESPACE, TIER_USAGE_PERCENT
 from gateway.secrets import parse_ssm_env_config
+from tests.lambda_support import REQUIRED_FUNCTIONS
 from tests.amplify.conftest import (
     LEAKS,
     MAIN_APP_CLIENT_ID,
@@ -43,25 +44,6 @@ CERTIFICATE_ARN = "arn:aws:acm:us-east-1:809904170947:certificate/9df65f48-cdff-
 LOG_GROUP = "/base-wecare-digital/common"
 BRANCH_LINKER = "AmplifyBranchLinker"
 
-# The requirements' "Lambda Function List", then the scheduled recovery.
-REQUIRED_FUNCTIONS = (
-    "auth-middleware",
-    "contacts-create",
-    "contacts-read",
-    "contacts-update",
-    "contacts-delete",
-    "contacts-search",
-    "inbound-whatsapp-handler",
-    "outbound-whatsapp",
-    "outbound-sms",
-    "outbound-email",
-    "bulk-job-create",
-    "bulk-worker",
-    "bulk-job-control",
-    "dlq-replay",
-    "ai-query-kb",
-    "ai-generate-response",
-)
 ALL_FUNCTIONS = (*REQUIRED_FUNCTIONS, "send-recovery")
 HANDLER_EXCEPTIONS = {
     "inbound-whatsapp-handler": "gateway.lambdas.inbound_whatsapp_handler",

@@ -30,30 +30,12 @@ from gateway.config import load_settings
 from gateway.queue.sqs import create_sqs_queues
 from gateway.store.dynamodb import create_dynamodb_tables
 from tests.auth.support import CLIENT_ID, FakeJwksEndpoint, MintToken, jwks_document, make_minter, new_key
+from tests.lambda_support import REQUIRED_FUNCTIONS, lambda_environment
 
 AWS_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "aws"
 EUM_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "eum"
 PREFIX = "wecare-f-"
 CONTEXT = SimpleNamespace(aws_request_id="req-fn")
-
-REQUIRED = (
-    "auth-middleware",
-    "contacts-create",
-    "contacts-read",
-    "contacts-update",
-    "contacts-delete",
-    "contacts-search",
-    "inbound-whatsapp-handler",
-    "outbound-whatsapp",
-    "outbound-sms",
-    "outbound-email",
-    "bulk-job-create",
-    "bulk-worker",
-    "bulk-job-control",
-    "dlq-replay",
-    "ai-query-kb",
-    "ai-generate-response",
-)
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -79,18 +61,7 @@ def deployed(mint: MintToken) -> Iterator[boto3.session.Session]:
         session = boto3.session.Session(region_name="us-east-1")
         create_dynamodb_tables(session.client("dynamodb"), PREFIX)
         urls = create_sqs_queues(session.client("sqs"), PREFIX)
-        env = {
-            "ENVIRONMENT": "preview",
-            "SEND_MODE": "DRY_RUN",
-            "TABLE_PREFIX": PREFIX,
-            "COGNITO_APP_CLIENT_ID": CLIENT_ID,
-            "BULK_QUEUE_URL": urls["bulk-queue"],
-            "AI_QUEUE_URL": urls["ai-queue"],
-            "BULK_DLQ_URL": urls["bulk-dlq"],
-            "INBOUND_DLQ_URL": urls["inbound-dlq"],
-            "OUTBOUND_DLQ_URL": urls["outbound-dlq"],
-            "AMPLIFY_SSM_ENV_CONFIG": "{}",
-        }
+        env = lambda_environment(PREFIX, urls, CLIENT_ID)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         # The Cognito pool's key set, served by a fake endpoint instead of the network.
@@ -145,7 +116,7 @@ def answer(reply: dict[str, Any]) -> Any:
 
 def test_the_sixteen_functions_and_send_recovery_each_have_their_handler() -> None:
     names = set(lambdas.FUNCTIONS)
-    assert names == {*REQUIRED, "send-recovery"}
+    assert names == {*REQUIRED_FUNCTIONS, "send-recovery"}
     for spec in lambdas.FUNCTIONS.values():
         module, _, attribute = spec.handler.rpartition(".")
         assert module == "gateway.lambdas", spec

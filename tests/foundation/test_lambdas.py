@@ -20,6 +20,7 @@ from gateway.bulk.worker import BulkWorker, ChunkResult
 from gateway.outbound.types import EmailContent
 from gateway.queue.sqs import create_sqs_queues
 from gateway.store.dynamodb import create_dynamodb_tables
+from tests.lambda_support import lambda_environment
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "eum"
 PREFIX = "wecare-l-"
@@ -35,18 +36,7 @@ def deployed(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]
         session = boto3.session.Session(region_name="us-east-1")
         create_dynamodb_tables(session.client("dynamodb"), PREFIX)
         urls = create_sqs_queues(session.client("sqs"), PREFIX)
-        env = {
-            "ENVIRONMENT": "preview",
-            "SEND_MODE": "DRY_RUN",
-            "TABLE_PREFIX": PREFIX,
-            "COGNITO_APP_CLIENT_ID": "client-123",
-            "BULK_QUEUE_URL": urls["bulk-queue"],
-            "AI_QUEUE_URL": urls["ai-queue"],
-            "BULK_DLQ_URL": urls["bulk-dlq"],
-            "INBOUND_DLQ_URL": urls["inbound-dlq"],
-            "OUTBOUND_DLQ_URL": urls["outbound-dlq"],
-            "AMPLIFY_SSM_ENV_CONFIG": "{}",
-        }
+        env = lambda_environment(PREFIX, urls, "client-123")
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         lambdas.container.cache_clear()

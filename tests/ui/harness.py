@@ -6,6 +6,7 @@ import re
 import socket
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,14 @@ class Server:
         assert reply.status_code == 200, reply.text
         token: str = reply.json()["accessToken"]
         return token
+
+    def add_user(self, token: str, role: str, password: str) -> str:
+        """A new account with ``role`` and ``password``, made by the Admin whose ``token`` this is."""
+        email = f"{role.lower()}.{uuid.uuid4().hex[:8]}@example.com"
+        with self.api(token) as client:
+            reply = client.post("/api/users", json={"email": email, "role": role, "password": password})
+        assert reply.status_code == 201, reply.text
+        return email
 
     def ingest(self, event_file: Path, *, dead_letters: bool = False) -> str:
         """Feed an SNS event file through `wecare inbound ingest` against this server's data.

@@ -74,22 +74,14 @@ def admin_token(server: Server) -> str:
     return server.token()
 
 
-def add_user(server: Server, token: str, role: str) -> str:
-    email = f"{role.lower()}.{uuid.uuid4().hex[:8]}@example.com"
-    with server.api(token) as client:
-        reply = client.post("/api/users", json={"email": email, "role": role, "password": PASSWORD})
-    assert reply.status_code == 201, reply.text
-    return email
-
-
 @pytest.fixture(scope="module")
 def operator(server: Server, admin_token: str) -> str:
-    return add_user(server, admin_token, "Operator")
+    return server.add_user(admin_token, "Operator", PASSWORD)
 
 
 @pytest.fixture(scope="module")
 def viewer(server: Server, admin_token: str) -> str:
-    return add_user(server, admin_token, "Viewer")
+    return server.add_user(admin_token, "Viewer", PASSWORD)
 
 
 def set_automation(server: Server, token: str, on: bool) -> None:
