@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -36,7 +37,16 @@ from tests.ui.harness import (
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("wecare-ui")
-    data_dir = root / "data"
+    with running_server(root, root / "data") as started:
+        yield started
+
+
+@contextmanager
+def running_server(
+    root: Path, data_dir: Path, credentials: tuple[str, str] | None = None
+) -> Iterator[Server]:
+    """`wecare serve` on ``data_dir``; ``credentials`` when the data dir already has its Admin (else the
+    first start prints them)."""
     port = free_port()
     out_path, err_path = root / "stdout.txt", root / "stderr.txt"
     env = {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
@@ -62,7 +72,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        credentials = None
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if process.poll() is not None:
