@@ -171,6 +171,18 @@ class UserService:
             raise NotFound(f"no user {user_id}", details={"userId": user_id})
         return item
 
+    def email_of(self, actor: object) -> str | None:
+        """The e-mail of a local or Cognito account id (``usr_…`` or a ``sub``), for showing who did
+        something; None for a system actor (``bulk:…``, ``system:…``) or an account that is gone."""
+        if not isinstance(actor, str) or not actor or ":" in actor:
+            return None
+        try:
+            user = self.get(actor)
+        except NotFound:
+            return None
+        email = user.get("email")
+        return str(email) if email else None
+
     def find_by_email(self, email: str) -> dict[str, Any] | None:
         try:
             address = normalise_email(email)

@@ -122,3 +122,21 @@ def test_an_error_echoes_at_most_a_hundred_characters_of_the_input(
     assert channel.status_code == 404 and len(channel.text) < 600
     unknown = client.get(f"/api/decisions?{'q' * 2000}=1", headers=auth)
     assert unknown.status_code == 422 and len(unknown.text) < 800
+
+
+def test_a_message_names_its_sender_and_its_contact(
+    product: tuple[TestClient, dict[str, str], Container],
+) -> None:
+    client, auth, _ = product
+    contact = client.post(
+        "/api/contacts", json={"name": "Eve Adams", "phone": "+447812345222", "optInSms": True}, headers=auth
+    ).json()
+    sent = client.post(
+        "/api/messages",
+        json={"contactId": contact["contactId"], "channel": "sms", "text": {"body": "hi"}},
+        headers=auth,
+    )
+    assert sent.status_code == 201, sent.text
+    read = client.get(f"/api/messages/{sent.json()['message']['messageId']}", headers=auth).json()
+    assert read["createdByEmail"] == "op@example.com" and read["createdBy"].startswith("usr_")
+    assert read["contactName"] == "Eve Adams"

@@ -49,6 +49,9 @@ def test_the_quick_tour_finds_the_conversation_the_refusal_and_the_dead_letter(
     conversation = page.locator("ol.conversation")
     expect(conversation).to_contain_text("Can I move my appointment to Friday afternoon?")
     expect(conversation).to_contain_text("Friday at 3 pm is free")
+    # A message's page names its contact (a link to it), not an id.
+    conversation.locator("li.outbound").first.get_by_role("link", name="Details and decision").click()
+    expect(page.get_by_test_id("message-contact")).to_have_text("Amelia Hughes")
 
     # Compliance: why the free-form text to Ben was refused.
     page.locator("#nav").get_by_role("link", name="Compliance").click()

@@ -22,7 +22,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gateway import safejson
-from gateway.api.deps import GatewayDep, MessagesDep, PrincipalDep
+from gateway.api.deps import ContainerDep, GatewayDep, MessagesDep, PrincipalDep
+from gateway.contacts.service import ContactService
 from gateway.errors import InvalidInput, NotFound, TooLarge, echo
 from gateway.identity.principal import Principal
 from gateway.messages.query import public_view
@@ -40,6 +41,7 @@ from gateway.outbound.types import (
     TemplateContent,
     TextContent,
 )
+from gateway.users import UserService
 
 router = APIRouter()
 
@@ -298,5 +300,21 @@ def list_messages(
 
 
 @router.get("/messages/{message_id}")
-def read_message(message_id: str, messages: MessagesDep) -> dict[str, Any]:
-    return messages.get(message_id)
+def read_message(message_id: str, messages: MessagesDep, container: ContainerDep) -> dict[str, Any]:
+    message = messages.get(message_id)
+    # Names, not ids, for the person reading it: who sent it and to whom (None when not known).
+    users: UserService | None = getattr(container, "users", None)
+    message["createdByEmail"] = users.email_of(message.get("createdBy")) if users is not None else None
+    message["contactName"] = _contact_name(getattr(container, "contacts", None), message.get("contactId"))
+    return message
+
+
+def _contact_name(contacts: ContactService | None, contact_id: object) -> str | None:
+    if contacts is None or not isinstance(contact_id, str) or not contact_id:
+        return None
+    try:
+        contact = contacts.get(contact_id, include_deleted=True)
+    except NotFound:
+        return None
+    name = contact.get("name")
+    return str(name) if name else None

@@ -121,14 +121,16 @@ export async function messagePage(ctx) {
         ["Channel", channelName(message.channel)],
         ["Direction", message.direction],
         ["Time", formatTime(message.timestamp, { seconds: true })],
-        ["Contact", message.contactId ? h("a", { href: `#/contacts/${seg(message.contactId)}`, text: message.contactId }) : null],
+        ["Contact", message.contactId
+          ? h("a", { href: `#/contacts/${seg(message.contactId)}`, "data-testid": "message-contact", text: message.contactName || message.contactId })
+          : null],
         ["To", message.to],
         ["From", message.from],
         ["Sender number id", message.phoneNumberId],
         ["Send mode", message.sendMode],
         ["Origin", message.origin],
         ["Category", message.category],
-        ["Created by", message.createdBy],
+        ["Created by", message.createdByEmail || message.createdBy],
         ["Provider message id", message.providerMessageId],
         ["WhatsApp message id", message.whatsappMessageId],
       ]),
