@@ -243,6 +243,9 @@ def test_reject_then_feedback_then_stats(product: Product) -> None:
         headers=operator,
     )
     assert rated.status_code == 200 and rated.json()["suggestion"]["feedback"]["rating"] == "good"
+    assert rated.json()["suggestion"]["feedback"]["byEmail"] == "operator@example.com"  # a person, not an id
+    rejected = product.client.get(base + first["interactionId"], headers=operator).json()["suggestion"]
+    assert rejected["rejectedByEmail"] == "operator@example.com"
     bad = product.client.post(
         base + second["interactionId"] + "/feedback", json={"rating": "meh"}, headers=operator
     )

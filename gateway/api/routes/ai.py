@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.deps import AIDep, PrincipalDep
+from gateway.api.deps import AIDep, ContainerDep, PrincipalDep
+from gateway.bootstrap import Container
 
 router = APIRouter(tags=["ai"])
 
@@ -45,6 +46,25 @@ class FeedbackRequest(BaseModel):
     comment: str = Field(default="", max_length=2000)
 
 
+ACTOR_FIELDS = ("requestedBy", "approvedBy", "rejectedBy")
+
+
+def _named(item: dict[str, Any], container: Container) -> dict[str, Any]:
+    """The suggestion with the e-mail beside each account id in it (who asked, approved, rejected, rated),
+    so the page shows people, not ids."""
+    users = getattr(container, "users", None)
+    if users is None:
+        return item
+    out = dict(item)
+    for name in ACTOR_FIELDS:
+        if out.get(name):
+            out[f"{name}Email"] = users.email_of(out[name])
+    feedback = out.get("feedback")
+    if isinstance(feedback, dict) and feedback.get("by"):
+        out["feedback"] = {**feedback, "byEmail": users.email_of(feedback["by"])}
+    return out
+
+
 @router.get("/ai/suggestions")
 def list_suggestions(
     ai: AIDep,
@@ -53,49 +73,57 @@ def list_suggestions(
     contactId: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
+    container: ContainerDep,
 ) -> dict[str, Any]:
-    return ai.list(status=status, contact_id=contactId, limit=limit, cursor=cursor)
+    page = ai.list(status=status, contact_id=contactId, limit=limit, cursor=cursor)
+    return {**page, "items": [_named(item, container) for item in page["items"]]}
 
 
 @router.post("/ai/suggestions", status_code=201)
-def ask_for_suggestion(body: SuggestRequest, principal: PrincipalDep, ai: AIDep) -> dict[str, Any]:
-    return {
-        "suggestion": ai.suggest(
-            actor=principal.audit_id, message_id=body.messageId, contact_id=body.contactId
-        )
-    }
+def ask_for_suggestion(
+    body: SuggestRequest, principal: PrincipalDep, ai: AIDep, container: ContainerDep
+) -> dict[str, Any]:
+    made = ai.suggest(actor=principal.audit_id, message_id=body.messageId, contact_id=body.contactId)
+    return {"suggestion": _named(made, container)}
 
 
 @router.get("/ai/suggestions/{interaction_id}")
-def get_suggestion(interaction_id: str, ai: AIDep) -> dict[str, Any]:
-    return {"suggestion": ai.get(interaction_id)}
+def get_suggestion(interaction_id: str, ai: AIDep, container: ContainerDep) -> dict[str, Any]:
+    return {"suggestion": _named(ai.get(interaction_id), container)}
 
 
 @router.post("/ai/suggestions/{interaction_id}/approve")
 def approve_suggestion(
-    interaction_id: str, principal: PrincipalDep, ai: AIDep, body: ApproveRequest | None = None
+    interaction_id: str,
+    principal: PrincipalDep,
+    ai: AIDep,
+    container: ContainerDep,
+    body: ApproveRequest | None = None,
 ) -> dict[str, Any]:
     text = body.text if body is not None else None
-    return {"suggestion": ai.approve(interaction_id, actor=principal.audit_id, text=text)}
+    return {"suggestion": _named(ai.approve(interaction_id, actor=principal.audit_id, text=text), container)}
 
 
 @router.post("/ai/suggestions/{interaction_id}/reject")
 def reject_suggestion(
-    interaction_id: str, principal: PrincipalDep, ai: AIDep, body: RejectRequest | None = None
+    interaction_id: str,
+    principal: PrincipalDep,
+    ai: AIDep,
+    container: ContainerDep,
+    body: RejectRequest | None = None,
 ) -> dict[str, Any]:
     reason = body.reason if body is not None else ""
-    return {"suggestion": ai.reject(interaction_id, actor=principal.audit_id, reason=reason)}
+    return {
+        "suggestion": _named(ai.reject(interaction_id, actor=principal.audit_id, reason=reason), container)
+    }
 
 
 @router.post("/ai/suggestions/{interaction_id}/feedback")
 def rate_suggestion(
-    interaction_id: str, body: FeedbackRequest, principal: PrincipalDep, ai: AIDep
+    interaction_id: str, body: FeedbackRequest, principal: PrincipalDep, ai: AIDep, container: ContainerDep
 ) -> dict[str, Any]:
-    return {
-        "suggestion": ai.feedback(
-            interaction_id, actor=principal.audit_id, rating=body.rating, comment=body.comment
-        )
-    }
+    rated = ai.feedback(interaction_id, actor=principal.audit_id, rating=body.rating, comment=body.comment)
+    return {"suggestion": _named(rated, container)}
 
 
 @router.get("/ai/stats")

@@ -44,17 +44,18 @@ export function suggestionWindow(item, contact) {
   return windowState({ lastInboundMessageAt: last, windowExpiresAt: isNumber(last) ? last + 86400 : null });
 }
 
-/** An actor id as a person reads it: "you" for the signed-in user. */
-function who(actor) {
+/** An account as a person reads it: "you" for the signed-in user, else its e-mail (the id when unknown). */
+function who(actor, email) {
   const id = String(actor || "");
   const me = session.me || {};
-  return id && (id === me.userId || id === me.email) ? "you" : id || "?";
+  if (id && (id === me.userId || id === me.email)) return "you";
+  return email || id || "?";
 }
 
 function requestedByText(item) {
   const by = String(item.requestedBy || "");
   if (!by) return "";
-  return by === "system:inbound" ? "made automatically when the message arrived" : `asked for by ${who(by)}`;
+  return by === "system:inbound" ? "made automatically when the message arrived" : `asked for by ${who(by, item.requestedByEmail)}`;
 }
 
 function citationItem(citation) {
@@ -123,7 +124,7 @@ export function sendOutcome(send, signal) {
 
 function feedbackText(feedback) {
   const rating = feedback.rating === "good" ? "Good" : feedback.rating === "bad" ? "Bad" : String(feedback.rating || "—");
-  const by = feedback.by ? ` by ${who(feedback.by)}` : "";
+  const by = feedback.by ? ` by ${who(feedback.by, feedback.byEmail)}` : "";
   const at = isNumber(feedback.at) ? ` on ${formatTime(feedback.at)}` : "";
   return `Rated ${rating}${by}${at}`;
 }
@@ -228,11 +229,11 @@ export function suggestionCard(initial, options = {}) {
 
   function resolution() {
     if (item.status === "approved") {
-      return h("p", { class: "muted", text: `Approved by ${who(item.approvedBy)} on ${formatTime(item.approvedAt)}.` });
+      return h("p", { class: "muted", text: `Approved by ${who(item.approvedBy, item.approvedByEmail)} on ${formatTime(item.approvedAt)}.` });
     }
     if (item.status === "rejected") {
       return h("p", { class: "muted", "data-testid": "suggestion-rejection" },
-        `Rejected by ${who(item.rejectedBy)} on ${formatTime(item.rejectedAt)}`,
+        `Rejected by ${who(item.rejectedBy, item.rejectedByEmail)} on ${formatTime(item.rejectedAt)}`,
         item.rejectReason ? `: “${item.rejectReason}”` : ".");
     }
     return null;
