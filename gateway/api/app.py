@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from gateway.api.errors import install_error_handlers
 from gateway.api.gate import RequestGate
@@ -27,7 +30,7 @@ from gateway.api.routes import (
     users,
     webhooks,
 )
-from gateway.api.security import authorize
+from gateway.api.security import api_routes, authorize, path_pattern
 from gateway.logs import correlation_id
 
 if TYPE_CHECKING:
@@ -42,6 +45,30 @@ def _request_id(offered: str | None) -> str:
     if offered and _SAFE_ID.match(offered):
         return offered
     return uuid.uuid4().hex
+
+
+def _is_api_path(scope: Scope) -> bool:
+    """Whether a route of the app has this path (for another method): then 405 is the right answer."""
+    app = scope.get("app")
+    if not isinstance(app, FastAPI):
+        return False
+    path = str(scope.get("path", ""))
+    return any(path_pattern(template).match(path) for template, _methods, _route in api_routes(app))
+
+
+class UiFiles(StaticFiles):
+    """The UI's files. Another method on a path that exists is 405, as Starlette answers; on one that does
+    not, 404, like every other unknown path (Starlette says 405 before it looks)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        if scope["method"] not in ("GET", "HEAD"):
+            try:
+                _full, found = await run_in_threadpool(self.lookup_path, path)
+            except (OSError, ValueError):
+                found = None
+            if found is None and path not in ("", ".", "/") and not _is_api_path(scope):
+                raise StarletteHTTPException(status_code=404)
+        return await super().get_response(path, scope)
 
 
 def create_app(container: Container) -> FastAPI:
@@ -76,6 +103,6 @@ def create_app(container: Container) -> FastAPI:
         app.include_router(module.router, prefix="/api")
     app.include_router(webhooks.router, prefix="/webhooks")
     if (UI_DIR / "index.html").exists():
-        app.mount("/", StaticFiles(directory=UI_DIR, html=True), name="ui")
+        app.mount("/", UiFiles(directory=UI_DIR, html=True), name="ui")
     install_openapi(app)  # the document states every body and every status a route can answer
     return app

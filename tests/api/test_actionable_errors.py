@@ -140,3 +140,21 @@ def test_a_message_names_its_sender_and_its_contact(
     read = client.get(f"/api/messages/{sent.json()['message']['messageId']}", headers=auth).json()
     assert read["createdByEmail"] == "op@example.com" and read["createdBy"].startswith("usr_")
     assert read["contactName"] == "Eve Adams"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/nonexistent", 404),
+        ("DELETE", "/api/nonexistent", 404),
+        ("PUT", "/index.html", 405),
+        ("GET", "/nothing-here", 404),
+    ],
+)
+def test_an_unknown_path_is_404_whatever_the_method(
+    product: tuple[TestClient, dict[str, str], Container], method: str, path: str, status: int
+) -> None:
+    client, _, _ = product
+    reply = client.request(method, path)
+    assert reply.status_code == status, reply.text
+    assert reply.json()["error"]["code"] == ("NOT_FOUND" if status == 404 else "METHOD_NOT_ALLOWED")
