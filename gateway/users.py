@@ -303,17 +303,7 @@ class UserService:
         if reason is not None:
             raise InvalidInput(reason, details={"field": field})
         self.get(user_id)
-        try:
-            self._table.update(
-                {"userId": user_id},
-                Update(
-                    set={"passwordHash": self._passwords.hash(password), "updatedAt": self._clock.now()},
-                    add={"sessionEpoch": 1},
-                ),
-                condition=eq("kind", "user"),
-            )
-        except ConditionFailed:
-            raise NotFound(f"no user {user_id}", details={"userId": user_id}) from None
+        self._update(user_id, {"passwordHash": self._passwords.hash(password)}, add={"sessionEpoch": 1})
         how = "own" if actor == user_id else "set"
         self._audit.record(
             actor, "user.password_change", "user", user_id, {"how": how, "sessionsEnded": True}
@@ -546,11 +536,13 @@ class UserService:
             return False
         return True
 
-    def _update(self, user_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    def _update(
+        self, user_id: str, values: Mapping[str, Any], *, add: Mapping[str, int] | None = None
+    ) -> dict[str, Any]:
         try:
             return self._table.update(
                 {"userId": user_id},
-                Update(set={**values, "updatedAt": self._clock.now()}),
+                Update(set={**values, "updatedAt": self._clock.now()}, add=dict(add or {})),
                 condition=eq("kind", "user"),
             )
         except ConditionFailed:
