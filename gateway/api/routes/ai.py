@@ -49,19 +49,29 @@ class FeedbackRequest(BaseModel):
 ACTOR_FIELDS = ("requestedBy", "approvedBy", "rejectedBy")
 
 
-def _named(item: dict[str, Any], container: Container) -> dict[str, Any]:
+def _named(
+    item: dict[str, Any], container: Container, seen: dict[str, str | None] | None = None
+) -> dict[str, Any]:
     """The suggestion with the e-mail beside each account id in it (who asked, approved, rejected, rated),
-    so the page shows people, not ids."""
+    so the page shows people, not ids. ``seen`` carries the e-mails already read across a page of them:
+    a few operators act on most suggestions, so a page reads each account once."""
     users = getattr(container, "users", None)
     if users is None:
         return item
+    known = {} if seen is None else seen
+
+    def email(actor: str) -> str | None:
+        if actor not in known:
+            known[actor] = users.email_of(actor)
+        return known[actor]
+
     out = dict(item)
     for name in ACTOR_FIELDS:
         if out.get(name):
-            out[f"{name}Email"] = users.email_of(out[name])
+            out[f"{name}Email"] = email(str(out[name]))
     feedback = out.get("feedback")
     if isinstance(feedback, dict) and feedback.get("by"):
-        out["feedback"] = {**feedback, "byEmail": users.email_of(feedback["by"])}
+        out["feedback"] = {**feedback, "byEmail": email(str(feedback["by"]))}
     return out
 
 
@@ -76,7 +86,8 @@ def list_suggestions(
     container: ContainerDep,
 ) -> dict[str, Any]:
     page = ai.list(status=status, contact_id=contactId, limit=limit, cursor=cursor)
-    return {**page, "items": [_named(item, container) for item in page["items"]]}
+    seen: dict[str, str | None] = {}
+    return {**page, "items": [_named(item, container, seen) for item in page["items"]]}
 
 
 @router.post("/ai/suggestions", status_code=201)
