@@ -8,24 +8,39 @@ to filter multi-word queries without reading every candidate) and ``src`` (the f
 was made from). Fields:
 
 * ``n`` name: every word, case-folded with accents removed, and words joined by ``'``/``-`` also whole
-  (``o'brien`` → ``o``, ``brien``, ``obrien``); bucket = first 2 characters. Own items:
-  ``contactId="sx#<contactId>#n#<token>"``, ``kind="search"``.
+  (``o'brien`` → ``o``, ``brien``, ``obrien``); bucket = first 2 characters.
+* ``w`` e-mail words: the words of the local part and of the domain without its last label, folded like
+  names (``ada.lovelace@mail.example.com`` → ``ada``, ``lovelace``, ``mail``, ``example``; the top-level
+  domain would put most contacts in one bucket); bucket = first 3 characters, shorter words are not
+  indexed.
+* ``s`` phone suffix: the national significant number reversed (``7812345678`` → ``8765432187``), so
+  "ends with" is a prefix query; bucket = first 4 reversed digits. ``tok`` does not repeat it: it is
+  ``tok["p"]`` reversed.
 * ``e`` e-mail: the case-folded address; bucket = first 2 characters;
 * ``p`` phone: the national significant number (``7812345678``; ``tok["c"]`` holds the country code);
   bucket = first 4 digits.
 
-The e-mail and phone entries are the contact's uniqueness guards themselves (``email#…``/``phone#…``,
-``kind="guard"``): a contact has exactly one of each, and the guard must be written anyway, so indexing
-it saves two writes per contact.
+``n``, ``w`` and ``s`` entries are their own items, ``contactId="sx#<contactId>#<field>#<token>"``,
+``kind="search"``. The ``e`` and ``p`` entries of an active contact are its uniqueness guards themselves
+(``email#…``/``phone#…``, ``kind="guard"``): a contact has exactly one of each, and the guard must be
+written anyway, so indexing it saves two writes per contact.
+
+A soft-deleted contact releases its guards and its entries, and is indexed instead by entries of every
+field in buckets of their own, ``x<field>:…`` (``contactId="sx#<contactId>#x<field>#<token>"``,
+``kind="search"``), written before ``deletedAt`` is set: a search that does not include deleted contacts
+never reads them, one that does (``includeDeleted``) reads the same readings in both sets of buckets. An
+entry is shown only when its contact is in the state of its bucket (active or deleted).
 
 A query is a word-prefix search. ``@`` in it → e-mail; only digits and phone punctuation → phone, read
 every way a person may have typed it: with ``+``/``00`` and a country code, without the ``+``, as a
-national number with its trunk prefix (``07812 345678``) or without (``7812 345678``) — each reading is
-one lookup (at least 4 digits of the number). Otherwise → name: the longest word is looked up and every
-other word must prefix some word of the name; a single word also finds e-mail addresses starting with
-it. Each contact appears once: an entry is returned only for the smallest of its tokens that matches,
-and a later reading skips contacts an earlier one returned. A hit whose live contact no longer has the
-``src`` values is an entry left behind by an interrupted write, and is never shown.
+national number with its trunk prefix (``07812 345678``) or without (``7812 345678``), and (unless it
+starts with ``+``) as the last digits of the number (``0123`` finds ``+44 7700 900123``) — each reading
+is one lookup (at least 4 digits of the number). Otherwise → name: the longest word is looked up and
+every other word must prefix some word of the name; a single word also finds e-mail addresses starting
+with it, and e-mail addresses with a word starting with it (at least 3 characters). Each contact appears
+once: an entry is returned only for the smallest of its tokens that matches, and a later reading skips
+contacts an earlier one (of the same set of buckets) returned. A hit whose live contact no longer has
+the ``src`` values is an entry left behind by an interrupted write, and is never shown.
 """
 
 from __future__ import annotations
@@ -43,8 +58,12 @@ from gateway.store.cursor import as_invalid_input
 from gateway.store.port import Item, Table
 
 INDEX = "search"
-BUCKET_LEN: Mapping[str, int] = {"n": 2, "e": 2, "p": 4}
+BUCKET_LEN: Mapping[str, int] = {"n": 2, "w": 3, "s": 4, "e": 2, "p": 4}
+OWN_FIELDS = ("n", "w", "s")  # the fields an active contact has its own entry items for
+ALL_FIELDS = ("n", "w", "s", "e", "p")  # those of a deleted contact (it holds no guards)
+DELETED = "x"  # what starts the buckets (and keys) of a deleted contact's entries
 MAX_NAME_TOKENS = 12
+MAX_EMAIL_WORDS = 8
 MAX_TOKEN_LEN = 40
 SOURCE_FIELDS = ("name", "phone", "email")
 _TOP = "\U0010ffff"  # sorts after every character, in code-point and UTF-8 byte order alike
@@ -75,6 +94,18 @@ def name_tokens(name: str) -> list[str]:
     return out[:MAX_NAME_TOKENS]
 
 
+def email_words(email: str) -> list[str]:
+    """The words of an address: of its local part, then of its domain without the last label."""
+    local, _, domain = fields.email_key(email).rpartition("@")
+    out: list[str] = []
+    for text in (local, *domain.split(".")[:-1]):
+        for word in _WORD.findall(fold(text)):
+            token = word[:MAX_TOKEN_LEN]
+            if token not in out:
+                out.append(token)
+    return out[:MAX_EMAIL_WORDS]
+
+
 def contact_tokens(contact: Mapping[str, Any], *, phone: fields.Phone | None = None) -> Tokens:
     """The search tokens of a contact (``phone``: its number's parts, when already parsed)."""
     number, email = contact.get("phone"), contact.get("email")
@@ -83,12 +114,21 @@ def contact_tokens(contact: Mapping[str, Any], *, phone: fields.Phone | None = N
     if isinstance(number, str) and number:
         parts = phone if phone is not None and phone.e164 == number else fields.phone_parts(number)
         national, country = [parts.national_number], [parts.country_code]
+    has_email = isinstance(email, str) and bool(email)
     return {
         "n": name_tokens(str(contact.get("name") or "")),
-        "e": [fields.email_key(email)] if isinstance(email, str) and email else [],
+        "w": email_words(str(email)) if has_email else [],
+        "e": [fields.email_key(str(email))] if has_email else [],
         "p": national,
         "c": country,
     }
+
+
+def field_tokens(field_name: str, tokens: Mapping[str, list[str]]) -> list[str]:
+    """The tokens of one field (``s``, the phone suffix, is the national number reversed)."""
+    if field_name == "s":
+        return [t[::-1] for t in tokens.get("p", [])]
+    return list(tokens.get(field_name, []))
 
 
 def source_of(contact: Mapping[str, Any]) -> dict[str, Any]:
@@ -97,11 +137,19 @@ def source_of(contact: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def index_attributes(
-    field_name: str, token: str, contact_id: str, tokens: Tokens, source: Mapping[str, Any]
+    field_name: str,
+    token: str,
+    contact_id: str,
+    tokens: Tokens,
+    source: Mapping[str, Any],
+    *,
+    deleted: bool = False,
 ) -> Item:
-    """The attributes that put an item in the search index as (field, token) of ``contact_id``."""
+    """The attributes that put an item in the search index as (field, token) of ``contact_id``
+    (``deleted``: in the buckets of deleted contacts)."""
+    prefix = DELETED if deleted else ""
     return {
-        "searchBucket": f"{field_name}:{token[: BUCKET_LEN[field_name]]}",
+        "searchBucket": f"{prefix}{field_name}:{token[: BUCKET_LEN[field_name]]}",
         "searchKey": f"{token} {contact_id}",
         "ref": contact_id,
         "tok": tokens,
@@ -109,18 +157,25 @@ def index_attributes(
     }
 
 
-def name_entries(contact_id: str, tokens: Tokens, source: Mapping[str, Any]) -> dict[str, Item]:
-    """The name entries of one contact, by primary key. Words shorter than a bucket are not indexed
-    (no query looks them up); they still filter multi-word queries through ``tok``."""
-    return {
-        f"sx#{contact_id}#n#{token}": {
-            "contactId": f"sx#{contact_id}#n#{token}",
-            "kind": "search",
-            **index_attributes("n", token, contact_id, tokens, source),
-        }
-        for token in tokens["n"]
-        if len(token) >= BUCKET_LEN["n"]
-    }
+def entries(
+    contact_id: str, tokens: Tokens, source: Mapping[str, Any], *, deleted: bool = False
+) -> dict[str, Item]:
+    """The entry items of one contact, by primary key: its name, e-mail word and phone suffix entries
+    (``deleted``: every field's, in the buckets of deleted contacts). Tokens shorter than a bucket are
+    not indexed (no query looks them up); they still filter multi-word queries through ``tok``."""
+    prefix = DELETED if deleted else ""
+    out: dict[str, Item] = {}
+    for field_name in ALL_FIELDS if deleted else OWN_FIELDS:
+        for token in field_tokens(field_name, tokens):
+            if len(token) < BUCKET_LEN[field_name]:
+                continue
+            key = f"sx#{contact_id}#{prefix}{field_name}#{token}"
+            out[key] = {
+                "contactId": key,
+                "kind": "search",
+                **index_attributes(field_name, token, contact_id, tokens, source, deleted=deleted),
+            }
+    return out
 
 
 def guard_index_attributes(
@@ -140,13 +195,15 @@ class Phase:
     probe: str
     filters: tuple[str, ...] = ()
     country: str | None = None
+    deleted: bool = False  # read the buckets of deleted contacts
 
     @property
     def bucket(self) -> str:
-        return f"{self.field}:{self.probe[: BUCKET_LEN[self.field]]}"
+        prefix = DELETED if self.deleted else ""
+        return f"{prefix}{self.field}:{self.probe[: BUCKET_LEN[self.field]]}"
 
     def matches(self, tokens: Mapping[str, list[str]]) -> bool:
-        own = tokens.get(self.field, [])
+        own = field_tokens(self.field, tokens)
         if self.country is not None and self.country not in tokens.get("c", []):
             return False
         return any(t.startswith(self.probe) for t in own) and all(
@@ -154,7 +211,7 @@ class Phase:
         )
 
     def first_token(self, tokens: Mapping[str, list[str]]) -> str | None:
-        hits = [t for t in tokens.get(self.field, []) if t.startswith(self.probe)]
+        hits = [t for t in field_tokens(self.field, tokens) if t.startswith(self.probe)]
         return min(hits) if hits else None
 
 
@@ -167,11 +224,13 @@ class Plan:
         phase = self.phases[index]
         if not phase.matches(tokens) or phase.first_token(tokens) != token:
             return False
-        return not any(earlier.matches(tokens) for earlier in self.phases[:index])
+        return not any(
+            earlier.matches(tokens) for earlier in self.phases[:index] if earlier.deleted == phase.deleted
+        )
 
 
 def _phone_phases(text: str) -> list[Phase]:
-    digits = re.sub(r"\D", "", re.sub(r"\(\s*0\s*\)", "", text))
+    digits = typed = re.sub(r"\D", "", re.sub(r"\(\s*0\s*\)", "", text))
     international = text.startswith("+") or digits.startswith("00")
     if digits.startswith("00"):
         digits = digits[2:]
@@ -186,13 +245,16 @@ def _phone_phases(text: str) -> list[Phase]:
         phase = Phase("p", probe, country=country)
         if len(probe) >= BUCKET_LEN["p"] and phase not in phases:
             phases.append(phase)
+    if not text.startswith("+") and len(typed) >= BUCKET_LEN["s"]:
+        phases.append(Phase("s", typed[::-1]))  # the last digits of the number ("00123": maybe not "00")
     if not phases:
         raise InvalidInput("type at least 4 digits of the number to search by phone", details={"field": "q"})
     return phases
 
 
-def plan(query: str) -> Plan:
-    """How to answer ``query``; :class:`InvalidInput` when it is too short to look anything up."""
+def plan(query: str, *, include_deleted: bool = False) -> Plan:
+    """How to answer ``query`` (``include_deleted``: among deleted contacts too); :class:`InvalidInput`
+    when it is too short to look anything up."""
     text = query.strip()
     if len(text) > 200:
         raise InvalidInput("a search is at most 200 characters", details={"field": "q"})
@@ -216,11 +278,17 @@ def plan(query: str) -> Plan:
             raise InvalidInput("type at least 2 characters to search", details={"field": "q"})
         others = list(words)
         others.remove(longest)
-        phases = [Phase("n", probe, tuple(o[:MAX_TOKEN_LEN] for o in others))]
+        filters = tuple(o[:MAX_TOKEN_LEN] for o in others)
+        phases = [Phase("n", probe, filters)]
         if len(text.split()) == 1 and len(text) >= BUCKET_LEN["e"]:
             phases.append(Phase("e", fields.email_key(text)))
+            if len(probe) >= BUCKET_LEN["w"]:
+                phases.append(Phase("w", probe, filters))
+    if include_deleted:
+        phases += [Phase(p.field, p.probe, p.filters, p.country, deleted=True) for p in phases]
     scope = "contacts-search|" + "|".join(
-        f"{p.field}:{p.probe}:{','.join(p.filters)}:{p.country or ''}" for p in phases
+        f"{DELETED if p.deleted else ''}{p.field}:{p.probe}:{','.join(p.filters)}:{p.country or ''}"
+        for p in phases
     )
     return Plan(tuple(phases), scope)
 
@@ -248,7 +316,8 @@ def search(
 ) -> tuple[list[Item], str | None]:
     """Up to ``limit`` live contacts matching the plan, and a cursor for the next page (or None).
 
-    ``load(contactId)`` returns the active contact or None (deleted, missing).
+    ``load(contactId)`` returns the contact, active or deleted, or None (missing). An entry is shown only
+    when its contact is in the state of the buckets the entry is in.
     """
     start, after = _resume(table, query_plan, cursor)
     results: list[Item] = []
@@ -275,6 +344,8 @@ def search(
                 contact = load(str(entry.get("ref", "")))
                 if contact is None or entry.get("src") != source_of(contact):
                     continue  # gone, or changed since this entry was written (an interrupted update)
+                if (contact.get("deletedAt") is not None) != phase.deleted:
+                    continue  # deleted since (an active entry), or not deleted after all (a deleted one)
                 results.append(contact)
                 if len(results) >= limit:
                     more = (

@@ -12,10 +12,14 @@ Items in the ``Contacts`` table (see the data model):
   interrupted write is taken over once its owner is gone or no longer holds the value (after a grace
   period, so a write in progress is never raced). The guards double as the phone and e-mail entries
   of the search index;
-* name search entries (:mod:`gateway.contacts.search`), ``kind="search"``.
+* search entries (:mod:`gateway.contacts.search`) for the name, the words of the e-mail address and the
+  last digits of the phone, ``kind="search"``; a deleted contact's entries of every field, in buckets
+  only a search that includes deleted contacts reads.
 
-A create writes the guards, then the name entries, then the contact (five items for a contact with a
-two-word name, a phone and an e-mail), so an interrupted create leaves nothing a reader can see.
+A create writes the guards, then the search entries, then the contact (seven items for a contact with a
+two-word name, a phone and an e-mail ``olivia@example.com``), so an interrupted create leaves nothing a
+reader can see. A delete writes the deleted contact's entries, then ``deletedAt``, then releases the
+guards and removes the active entries.
 Writes to a contact are optimistic: each carries ``version`` and is conditional on it, retried on a race;
 what a failed attempt wrote before the contact is put back.
 Changing a phone number resets WhatsApp/SMS opt-ins (and an e-mail change the e-mail opt-in) unless the
@@ -120,15 +124,18 @@ class ContactService:
         key = f.email_key(email) if isinstance(email, str) else ""
         return self._owner("email#" + key, "email", key) if key else None
 
-    def search(self, q: str, *, limit: int = 20, cursor: str | None = None) -> ContactPage:
-        """Active contacts whose name, phone or e-mail matches ``q`` (see :mod:`gateway.contacts.search`)."""
-        plan = search_index.plan(q)
+    def search(
+        self, q: str, *, limit: int = 20, cursor: str | None = None, include_deleted: bool = False
+    ) -> ContactPage:
+        """Active contacts (and deleted ones with ``include_deleted``) whose name, phone or e-mail matches
+        ``q`` (see :mod:`gateway.contacts.search`)."""
+        plan = search_index.plan(q, include_deleted=include_deleted)
         items, next_cursor = search_index.search(
             self._table,
             plan,
             limit=_clamp(limit),
             cursor=cursor,
-            load=self._active,
+            load=self._load,
         )
         return ContactPage(items, next_cursor)
 
@@ -213,7 +220,7 @@ class ContactService:
                 attrs = search_index.guard_index_attributes(field_name, contact_id, tokens, src)
                 self._acquire(guard, field_name, guarded, contact_id, now=now, index_attrs=attrs)
                 undo.written(guard, None, guard=True)
-            for key, entry in search_index.name_entries(contact_id, tokens, src).items():
+            for key, entry in search_index.entries(contact_id, tokens, src).items():
                 self._table.put(entry)
                 undo.written(key, None)
             self._table.put(item, condition=not_exists("contactId"))
@@ -270,23 +277,32 @@ class ContactService:
         )
 
     def delete(self, contact_id: str, *, actor: str) -> dict[str, Any]:
-        """Soft delete: ``deletedAt`` is set, the phone/e-mail are free again, search no longer finds it."""
+        """Soft delete: ``deletedAt`` is set, the phone/e-mail are free again, search no longer finds it
+        (unless it includes deleted contacts)."""
         for _ in range(_ATTEMPTS):
             current = self.get(contact_id)
             now = self._clock.now()
+            tokens = search_index.contact_tokens(current)
+            src = search_index.source_of(current)
+            undo = _Undo(self._table, contact_id)
             try:
+                for key, entry in search_index.entries(contact_id, tokens, src, deleted=True).items():
+                    self._table.put(entry)
+                    undo.written(key, None)
                 updated = self._table.update(
                     {"contactId": contact_id},
                     Update(set={"deletedAt": now, "updatedAt": now}, add={"version": 1}),
                     condition=self._unchanged(current),
                 )
             except ConditionFailed:
+                undo.run()
                 continue
+            except BaseException:
+                undo.run()
+                raise
             for guard in _guard_keys(current):
                 self._release(guard, contact_id)  # the e-mail and phone index entries go with them
-            for key in search_index.name_entries(
-                contact_id, {"n": search_index.name_tokens(str(current.get("name") or ""))}, {}
-            ):
+            for key in search_index.entries(contact_id, tokens, src):
                 self._table.delete({"contactId": key})
             self._audit.record(actor, "contact.delete", "contact", contact_id, {})
             return updated
@@ -420,8 +436,8 @@ class ContactService:
                 )
             )
             new_tokens = search_index.contact_tokens(after, phone=kept_phone)
-            old_entries = search_index.name_entries(contact_id, old_tokens, old_src)
-            new_entries = search_index.name_entries(contact_id, new_tokens, new_src)
+            old_entries = search_index.entries(contact_id, old_tokens, old_src)
+            new_entries = search_index.entries(contact_id, new_tokens, new_src)
             undo = _Undo(self._table, contact_id)
             try:
                 for guard, (field_name, value) in new_guards.items():

@@ -28,11 +28,11 @@ def _ids(page_items: list[dict[str, Any]]) -> list[str]:
     return [c["contactId"] for c in page_items]
 
 
-def _all(contacts: ContactService, q: str, limit: int = 100) -> list[str]:
+def _all(contacts: ContactService, q: str, limit: int = 100, *, include_deleted: bool = False) -> list[str]:
     found: list[str] = []
     cursor = None
     while True:
-        page = contacts.search(q, limit=limit, cursor=cursor)
+        page = contacts.search(q, limit=limit, cursor=cursor, include_deleted=include_deleted)
         found.extend(_ids(page.items))
         cursor = page.cursor
         if cursor is None:
@@ -202,16 +202,37 @@ class CountingTables:
 def test_search_reads_the_index_and_never_scans(tables: Tables, clock: FakeClock, audit: AuditLog) -> None:
     spy = CountingTables(tables)
     contacts = ContactService(spy, clock, audit)
-    for n in range(30):
+    made = [
         contacts.create(
-            {"name": f"Person{n} Smith", "phone": f"+4478123456{n:02d}", "email": f"p{n}@example.com"},
+            {
+                "name": f"Person{n} Smith",
+                "phone": f"+4478123456{n:02d}",
+                "email": f"p{n}.x@mail{n % 3}.example.com",
+            },
             actor="t",
         )
+        for n in range(30)
+    ]
+    for item in made[:5]:
+        contacts.delete(item["contactId"], actor="t")
     spy.calls.clear()
-    for query in ("smith", "person1 smith", "+44 7812 3456", "p1@example.com", "p1"):
+    queries = (
+        "smith",
+        "person1 smith",
+        "+44 7812 3456",
+        "p1.x@mail1.example.com",
+        "p1",
+        "example",
+        "mail2",
+        "5612",
+    )
+    for query in queries:
         _all(contacts, query, limit=5)
+        _all(contacts, query, limit=5, include_deleted=True)
     assert "scan" not in spy.calls
     assert set(spy.calls) == {"query:search", "get"}
+    assert len(_all(contacts, "example", limit=7)) == 25
+    assert len(_all(contacts, "example", limit=7, include_deleted=True)) == 30
 
 
 # ---- properties -------------------------------------------------------------------------------------
@@ -356,6 +377,7 @@ class FailingUpdates:
 
     def __init__(self, inner: Tables) -> None:
         self._inner = inner
+        self.cursors = inner.cursors
 
     def __getitem__(self, name: str) -> Any:
         table = self._inner[name]
@@ -397,3 +419,236 @@ def test_a_failed_update_leaves_the_index_as_it_was(
     for query in ("olivia", "+44 7812 345678", "o@example.com"):
         assert _all(contacts, query) == [item["contactId"]]
     assert contacts.find_by_phone("+447898765432") is None
+
+
+# ---- e-mail words, phone suffixes, deleted contacts --------------------------------------------------
+
+ADA = {"name": "Ada King", "phone": "+447812900123", "email": "Ada.Lovelace@mail.example.com"}
+
+
+@pytest.fixture
+def ada(contacts: ContactService) -> str:
+    contacts.create(
+        {"name": "Other Person", "phone": "+447898765432", "email": "other@elsewhere.org"}, actor="t"
+    )
+    return str(contacts.create(ADA, actor="t")["contactId"])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "example",  # a word of the domain
+        "EXAM",  # a prefix of one
+        "mail",
+        "lovelace",  # a word of the local part, not its start
+        "Love",
+        "lovelace.ada",  # several words, any order, in one
+        "ada",  # the start of the address (and the start of the name)
+        "0123",  # the last digits of the number
+        "900123",
+        "90 01 23",
+        "00123",  # not an international "00" prefix only: also the last digits
+        "2900123",
+    ],
+)
+def test_e_mail_words_and_the_last_digits_of_the_phone_find_a_contact(
+    contacts: ContactService, ada: str, query: str
+) -> None:
+    assert _all(contacts, query) == [ada]
+    assert _all(contacts, query, limit=1) == [ada]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "com",  # the top-level domain is not indexed (every .com address would share a bucket)
+        "ex",  # two characters: names and the start of addresses only, no e-mail words
+        "ovelace",  # a word's inside is not a word
+        "lovelace@",  # an "@" searches addresses by their start
+        "9123",  # not the last digits
+        "+0123",  # with "+" it is an international number, never the last digits
+    ],
+)
+def test_what_does_not_find_a_contact_by_e_mail_word_or_phone_suffix(
+    contacts: ContactService, ada: str, query: str
+) -> None:
+    try:
+        found = _all(contacts, query)
+    except InvalidInput:
+        return
+    assert ada not in found
+
+
+def test_three_digits_are_too_few_for_a_suffix(contacts: ContactService, ada: str) -> None:
+    with pytest.raises(InvalidInput):
+        contacts.search("123")
+
+
+def test_a_suffix_that_is_also_a_prefix_returns_each_contact_once(contacts: ContactService) -> None:
+    ends = contacts.create({"name": "Ends", "phone": "+447812901234"}, actor="t")["contactId"]
+    starts = contacts.create({"name": "Starts", "phone": "+441234567890"}, actor="t")["contactId"]
+    both = contacts.create({"name": "Both", "phone": "+441234901234"}, actor="t")["contactId"]
+    contacts.create({"name": "Neither", "phone": "+447898765432"}, actor="t")
+    for limit in (1, 2, 3, 10):
+        found = _all(contacts, "1234", limit=limit)
+        assert len(found) == len(set(found)) == 3
+        assert set(found) == {ends, starts, both}
+    assert sorted(_all(contacts, "01234 9")) == sorted([both])  # national with trunk prefix: a prefix only
+    assert set(_all(contacts, "901234")) == {ends, both}
+
+
+def test_a_changed_e_mail_or_phone_no_longer_matches_the_old_value(
+    contacts: ContactService, ada: str
+) -> None:
+    contacts.update(ada, {"email": "countess@analytical.org", "phone": "+447911123456"}, actor="t")
+    for old in ("lovelace", "example", "mail", "0123", "900123"):
+        assert _all(contacts, old) == [], old
+    for new in ("countess", "analytical", "3456", "123456"):
+        assert _all(contacts, new) == [ada], new
+    contacts.update(ada, {"email": None}, actor="t")
+    assert _all(contacts, "analytical") == []
+    assert _all(contacts, "3456") == [ada]
+
+
+def test_leftover_e_mail_word_and_suffix_entries_are_never_shown(
+    contacts: ContactService, tables: Tables, ada: str
+) -> None:
+    items = tables["Contacts"].scan(limit=100).items
+    word = next(i for i in items if i["contactId"] == f"sx#{ada}#w#lovelace")
+    suffix = next(i for i in items if i["contactId"].startswith(f"sx#{ada}#s#"))
+    # entries for an address and a number the contact no longer has (an update that did not finish)
+    tables["Contacts"].put(
+        {
+            **word,
+            "contactId": f"sx#{ada}#w#babbage",
+            "searchBucket": "w:bab",
+            "searchKey": f"babbage {ada}",
+            "tok": {**word["tok"], "w": ["babbage"]},
+            "src": {**word["src"], "email": "babbage@example.com"},
+        }
+    )
+    tables["Contacts"].put(
+        {
+            **suffix,
+            "contactId": f"sx#{ada}#s#4321",
+            "searchBucket": "s:4321",
+            "searchKey": f"43219877 {ada}",
+            "tok": {**suffix["tok"], "p": ["77891234"]},
+            "src": {**suffix["src"], "phone": "+4477891234"},
+        }
+    )
+    assert _all(contacts, "babbage") == []
+    assert _all(contacts, "1234") == []
+    assert _all(contacts, "lovelace") == [ada]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["ada", "king", "lovelace", "example", "ada.lovelace@mail", "+44 7812 900123", "07812 90", "0123"],
+)
+def test_a_deleted_contact_is_found_only_with_include_deleted_and_q_together(
+    contacts: ContactService, ada: str, query: str
+) -> None:
+    assert _all(contacts, query, include_deleted=True) == [ada]
+    contacts.delete(ada, actor="t")
+    assert _all(contacts, query) == []
+    assert _all(contacts, query, include_deleted=True) == [ada]
+    assert _all(contacts, query, limit=1, include_deleted=True) == [ada]
+    assert ada not in [c["contactId"] for c in contacts.list_page().items]
+
+
+def test_include_deleted_returns_active_and_deleted_contacts_once_each(contacts: ContactService) -> None:
+    old = contacts.create(ADA, actor="t")["contactId"]
+    contacts.delete(old, actor="t")
+    new = contacts.create({**ADA, "name": "Ada Byron"}, actor="t")["contactId"]  # the freed phone and e-mail
+    other = contacts.create({"name": "Ada Other", "email": "ada@example.org"}, actor="t")["contactId"]
+    for query in ("ada", "lovelace", "0123", "+447812900123", "ada.lovelace@mail.example.com"):
+        active = _all(contacts, query)
+        assert old not in active and new in active
+        for limit in (1, 2, 10):
+            found = _all(contacts, query, limit=limit, include_deleted=True)
+            assert len(found) == len(set(found)) and set(found) == {old, new, *active}
+    assert set(_all(contacts, "ada", include_deleted=True)) == {old, new, other}
+    first = contacts.search("ada", limit=1, include_deleted=True)
+    with pytest.raises(InvalidInput):
+        contacts.search("ada", cursor=first.cursor)  # a cursor belongs to its query and its scope
+
+
+def test_an_interrupted_delete_shows_its_contact_once_and_as_it_is(
+    contacts: ContactService, tables: Tables, ada: str
+) -> None:
+    from gateway.contacts import search as search_index  # noqa: PLC0415
+
+    current = contacts.get(ada)
+    tokens = search_index.contact_tokens(current)
+    # a delete that wrote the deleted contact's entries and died before setting deletedAt
+    for entry in search_index.entries(ada, tokens, search_index.source_of(current), deleted=True).values():
+        tables["Contacts"].put(entry)
+    for query in ("lovelace", "ada", "0123", "+447812900123"):
+        assert _all(contacts, query) == [ada]
+        assert _all(contacts, query, include_deleted=True) == [ada]
+    # and one that set deletedAt but died before releasing the guards and removing the active entries
+    contacts.delete(ada, actor="t")
+    for entry in search_index.entries(ada, tokens, search_index.source_of(current)).values():
+        tables["Contacts"].put(entry)
+    for query in ("lovelace", "ada", "0123"):
+        assert _all(contacts, query) == []
+        assert _all(contacts, query, include_deleted=True) == [ada]
+
+
+def test_a_failed_delete_leaves_the_index_as_it_was(
+    tables: Tables, clock: FakeClock, audit: AuditLog
+) -> None:
+    contacts = ContactService(tables, clock, audit)
+    item = contacts.create(ADA, actor="t")
+    before = sorted(tables["Contacts"].scan(limit=100).items, key=lambda i: i["contactId"])
+    failing = ContactService(FailingUpdates(tables), clock, audit)
+    with pytest.raises(Conflict):
+        failing.delete(item["contactId"], actor="t")
+    after = sorted(tables["Contacts"].scan(limit=100).items, key=lambda i: i["contactId"])
+    assert after == before
+    assert _all(contacts, "lovelace", include_deleted=True) == [item["contactId"]]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(number=st.sampled_from(NUMBERS), cut=st.integers(4, 15), seed=st.integers(0, 2**32))
+def test_any_four_or_more_trailing_digits_of_a_number_find_its_contact(
+    number: str, cut: int, seed: int
+) -> None:
+    import phonenumbers  # noqa: PLC0415
+
+    contacts, _ = _fresh()
+    target = contacts.create({"name": "Target", "phone": number}, actor="t")
+    for other in NUMBERS:
+        if other != number:
+            contacts.create({"name": "Other", "phone": other}, actor="t")
+    nsn = phonenumbers.national_significant_number(phonenumbers.parse(number))
+    typed = _format(nsn[-min(cut, len(nsn)) :], random.Random(seed))
+    found = _all(contacts, typed, limit=3)
+    assert target["contactId"] in found and len(found) == len(set(found))
+
+
+local_word = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=10)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    local=st.lists(local_word, min_size=1, max_size=3),
+    domain=st.lists(local_word, min_size=1, max_size=3),
+    tld=st.sampled_from(["com", "org", "uk", "io"]),
+    seed=st.integers(0, 2**32),
+)
+def test_any_word_of_an_address_finds_its_contact(
+    local: list[str], domain: list[str], tld: str, seed: int
+) -> None:
+    contacts, _ = _fresh()
+    contacts.create({"name": "Someone Else", "email": "someone@else.net"}, actor="t")
+    email = f"{'.'.join(local)}@{'.'.join(domain)}.{tld}"
+    target = contacts.create({"name": "Target", "email": email}, actor="t")
+    rnd = random.Random(seed)
+    chosen = rnd.choice([*local, *domain])
+    fragment = _case_variant(chosen[: rnd.randint(3, len(chosen))], rnd)
+    assert target["contactId"] in _all(contacts, fragment, limit=2)
+    contacts.delete(target["contactId"], actor="t")
+    assert target["contactId"] not in _all(contacts, fragment, limit=2)
+    assert target["contactId"] in _all(contacts, fragment, limit=2, include_deleted=True)

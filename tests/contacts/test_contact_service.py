@@ -462,20 +462,23 @@ def test_a_guard_of_a_deleted_contact_is_taken_over_at_once(
     assert _make(contacts, phone=UK)["phone"] == UK
 
 
-def test_a_contact_is_five_items_and_only_one_is_a_contact(contacts: ContactService, tables: Tables) -> None:
+def test_a_contact_is_seven_items_and_only_one_is_a_contact(contacts: ContactService, tables: Tables) -> None:
     item = _make(contacts, name="Olivia Smith", phone=UK, email="o@example.com")
     others = {
         i["contactId"]: i
         for i in tables["Contacts"].scan(limit=100).items
         if i["contactId"] != item["contactId"]
     }
-    # two uniqueness guards (which are also the phone and e-mail index entries) and two name entries
+    # two uniqueness guards (which are also the phone and e-mail index entries), two name entries, one
+    # e-mail word ("o" is too short to index, "com" is the top-level domain) and the phone's suffix
     assert sorted(others) == sorted(
         [
             f"phone#{UK}",
             "email#o@example.com",
             f"sx#{item['contactId']}#n#olivia",
             f"sx#{item['contactId']}#n#smith",
+            f"sx#{item['contactId']}#w#example",
+            f"sx#{item['contactId']}#s#8765432187",
         ]
     )
     assert {i["kind"] for i in others.values()} == {"guard", "search"}
@@ -495,3 +498,27 @@ def test_a_contact_is_five_items_and_only_one_is_a_contact(contacts: ContactServ
         }
     assert others[f"phone#{UK}"]["searchKey"] == f"7812345678 {item['contactId']}"
     assert contacts.list_page().items == [item]
+
+
+def test_a_deleted_contact_keeps_only_its_deleted_index_entries(
+    contacts: ContactService, tables: Tables
+) -> None:
+    item = _make(contacts, name="Olivia Smith", phone=UK, email="o@example.com")
+    cid = item["contactId"]
+    contacts.delete(cid, actor="t")
+    others = {i["contactId"]: i for i in tables["Contacts"].scan(limit=100).items if i["contactId"] != cid}
+    # the guards are released and the active entries removed; every field is indexed for deleted contacts
+    assert sorted(others) == sorted(
+        [
+            f"sx#{cid}#xn#olivia",
+            f"sx#{cid}#xn#smith",
+            f"sx#{cid}#xw#example",
+            f"sx#{cid}#xs#8765432187",
+            f"sx#{cid}#xe#o@example.com",
+            f"sx#{cid}#xp#7812345678",
+        ]
+    )
+    assert {i["kind"] for i in others.values()} == {"search"}
+    assert all(str(i["searchBucket"]).startswith("x") and i["ref"] == cid for i in others.values())
+    assert contacts.search("olivia").items == []
+    assert [c["contactId"] for c in contacts.search("olivia", include_deleted=True).items] == [cid]

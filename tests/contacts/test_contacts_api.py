@@ -149,3 +149,29 @@ def test_a_viewer_reads_but_does_not_write(world: World, operator: dict[str, str
     )
     assert world.client.delete(f"/api/contacts/{cid}", headers=viewer).status_code == 403
     assert world.client.get(f"/api/contacts/{cid}", headers=viewer).json()["optInSms"] is False
+
+
+def test_include_deleted_composes_with_q(world: World, operator: dict[str, str]) -> None:
+    body = {"name": "Ada King", "phone": "+44 7812 900123", "email": "ada.lovelace@mail.example.com"}
+    cid = world.client.post("/api/contacts", json=body, headers=operator).json()["contactId"]
+    world.client.post("/api/contacts", json={"name": "Ada Other", "phone": "+447898765432"}, headers=operator)
+    admin = world.headers("Admin")
+    for q in ("lovelace", "example", "0123"):  # e-mail words and the last digits of the phone
+        found = world.client.get("/api/contacts", params={"q": q}, headers=operator).json()["items"]
+        assert [c["contactId"] for c in found] == [cid]
+    assert world.client.delete(f"/api/contacts/{cid}", headers=operator).status_code == 204
+    for q in ("lovelace", "ada king", "0123", "+447812900123"):
+        hidden = world.client.get("/api/contacts", params={"q": q}, headers=admin).json()
+        assert cid not in [c["contactId"] for c in hidden["items"]]
+        shown = world.client.get("/api/contacts", params={"q": q, "includeDeleted": "true"}, headers=admin)
+        assert shown.status_code == 200
+        assert [c["contactId"] for c in shown.json()["items"]] == [cid]
+        assert shown.json()["items"][0]["deletedAt"] is not None
+    both = world.client.get(
+        "/api/contacts", params={"q": "ada", "includeDeleted": "true"}, headers=admin
+    ).json()
+    assert {c["name"] for c in both["items"]} == {"Ada King", "Ada Other"}
+    refused = world.client.get(
+        "/api/contacts", params={"q": "ada", "includeDeleted": "true"}, headers=operator
+    )
+    assert refused.status_code == 403

@@ -27,11 +27,11 @@ def dynamo_contacts() -> Iterator[tuple[ContactService, DynamoTables]]:
         yield ContactService(tables, clock, AuditLog(tables, clock)), tables
 
 
-def _all(contacts: ContactService, q: str, limit: int) -> list[str]:
+def _all(contacts: ContactService, q: str, limit: int, *, include_deleted: bool = False) -> list[str]:
     found: list[str] = []
     cursor = None
     while True:
-        page = contacts.search(q, limit=limit, cursor=cursor)
+        page = contacts.search(q, limit=limit, cursor=cursor, include_deleted=include_deleted)
         found.extend(c["contactId"] for c in page.items)
         cursor = page.cursor
         if cursor is None:
@@ -77,3 +77,31 @@ def test_contacts_work_the_same_on_dynamodb(dynamo_contacts: tuple[ContactServic
     assert _all(contacts, "jones", 5) == [] and contacts.find_by_phone("+447812345678") is None
     assert contacts.create({"phone": "+447812345678"}, actor="usr_a")["phone"] == "+447812345678"
     assert contacts.get(olivia["contactId"], include_deleted=True)["deletedAt"] == 1_764_067_200.0
+
+
+def test_e_mail_words_phone_suffixes_and_deleted_contacts_on_dynamodb(
+    dynamo_contacts: tuple[ContactService, DynamoTables],
+) -> None:
+    contacts, _ = dynamo_contacts
+    ada = contacts.create(
+        {"name": "Ada King", "phone": "+447812900123", "email": "Ada.Lovelace@mail.example.com"},
+        actor="usr_a",
+    )["contactId"]
+    ends = contacts.create({"name": "Ends", "phone": "+447812901234"}, actor="usr_a")["contactId"]
+    starts = contacts.create({"name": "Starts", "phone": "+441234567890"}, actor="usr_a")["contactId"]
+    both = contacts.create({"name": "Both", "phone": "+441234901234"}, actor="usr_a")["contactId"]
+    for q in ("example", "mail", "lovelace", "0123", "900123"):
+        assert _all(contacts, q, 1) == [ada], q
+    for limit in (1, 2, 5):
+        found = _all(contacts, "1234", limit)
+        assert len(found) == 3 and set(found) == {ends, starts, both}
+
+    contacts.update(ada, {"email": "countess@analytical.org", "phone": "+447911123456"}, actor="usr_a")
+    assert _all(contacts, "lovelace", 5) == [] and _all(contacts, "0123", 5) == []
+    assert _all(contacts, "analytical", 5) == [ada] and _all(contacts, "3456", 5) == [ada]
+
+    contacts.delete(ada, actor="usr_a")
+    for q in ("analytical", "3456", "ada", "countess@analytical.org", "07911 123456"):
+        assert _all(contacts, q, 5) == [], q
+        assert _all(contacts, q, 1, include_deleted=True) == [ada], q
+    assert set(_all(contacts, "1234", 1, include_deleted=True)) == {ends, starts, both}

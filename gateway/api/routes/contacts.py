@@ -58,7 +58,7 @@ def search_contacts(
     if includeDeleted:
         require_action(request, "contacts.include_deleted")
     if q is not None and q.strip():
-        page = contacts.search(q, limit=limit, cursor=cursor)
+        page = contacts.search(q, limit=limit, cursor=cursor, include_deleted=includeDeleted)
     else:
         page = contacts.list_page(limit=limit, cursor=cursor, include_deleted=includeDeleted)
     return {"items": [contacts.present(c, history=False) for c in page.items], "cursor": page.cursor}
