@@ -22,6 +22,18 @@ policy's 422, the webhooks' signature 403...) and the bodies and headers a route
 documented must be one the route can really answer: a fuzzer flags any it answers that is missing, and
 a client generated from the document would carry dead code for one it never answers.
 
+Success answers: most routes return ``dict[str, Any]``, which FastAPI can only call "an object". The
+model each operation's 2xx JSON answer has is named in
+:data:`gateway.api.openapi_responses.RESPONSES` (documentation-only models: no route returns them);
+its schema and example go into every 2xx of the operation. Text answers (metrics, the CSV report, the
+Meta handshake) are described in ROUTES.
+
+Examples: every request body shows one (:data:`EXAMPLES`, one per request model, copied onto each body
+that refers to the model; the hand-read bodies carry their own), and every success answer shows its
+model's. ``tests/api/test_openapi_contract.py`` walks the app's routes and fails for an operation without
+a typed body and answer, an example, or a 4xx its facts give it: describing a new route is one entry
+in EXAMPLES, RESPONSES or ROUTES.
+
 405 is on no operation: an operation (one method on one path) never answers it; another method on the
 same path does, and that method is by definition not in the document.
 """
@@ -29,6 +41,7 @@ same path does, and that method is by definition not in the document.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -36,7 +49,9 @@ from typing import Any, Final
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
+from gateway.api.openapi_responses import RESPONSES
 from gateway.api.routes.messages import MessageIn
 from gateway.auth.permissions import PUBLIC, rule_for
 from gateway.policy.schema import PolicyInput
@@ -103,37 +118,11 @@ class Route:
     # Whether that hand-read body is validated (→ 422) or only checked by signature (→ no 422).
     validates_body: bool = True
     parameters: tuple[Schema, ...] = ()
-    # Success answers that replace FastAPI's (it sees only ``JSONResponse``).
+    # Success answers that replace FastAPI's (statuses, descriptions, headers, text content); their JSON
+    # content is the operation's RESPONSES model (gateway/api/openapi_responses.py).
     success: Mapping[str, Schema] = field(default_factory=dict)
     # Replaces the protected/public security requirement derived from the permission table.
     security: tuple[Mapping[str, list[str]], ...] | None = None
-
-
-_SENT: Final[Schema] = {
-    "type": "object",
-    "required": ["message", "replayed"],
-    "properties": {
-        "message": {
-            "type": "object",
-            "additionalProperties": True,
-            "description": "the stored message, with its decision",
-        },
-        "replayed": {"type": "boolean", "description": "true when an Idempotency-Key repeat answered"},
-    },
-}
-
-_JOB: Final[Schema] = {
-    "type": "object",
-    "required": ["job"],
-    "properties": {
-        "job": {
-            "type": "object",
-            "required": ["jobId", "status", "totalRecipients", "counts"],
-            "additionalProperties": True,
-            "description": "the bulk job, with its recipients' counts by status",
-        }
-    },
-}
 
 
 def _message_body() -> Schema:
@@ -143,6 +132,7 @@ def _message_body() -> Schema:
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/MessageIn"}},
             "multipart/form-data": {
+                "example": {"message": json.dumps(EXAMPLES["MessageIn"])},
                 "schema": {
                     "type": "object",
                     "required": ["message"],
@@ -173,14 +163,99 @@ def _policy_input_body() -> Schema:
     }
 
 
+_SNS_EXAMPLE: Final[Schema] = {
+    "Type": "Notification",
+    "MessageId": "2f1a6c3e-5b7d-4e8f-9a0b-1c2d3e4f5a6b",
+    "TopicArn": "arn:aws:sns:eu-west-2:123456789012:wecare-inbound",
+    "Message": '{"whatsAppWebhookEntry": "{\\"id\\": \\"102290129340398\\", \\"changes\\": []}"}',
+    "Timestamp": "2025-11-25T10:40:00.000Z",
+    "SignatureVersion": "2",
+    "Signature": "EXAMPLEpH+DcEwjAPg8O9mY8dReBSwksfg2S7WKQcikcNKWLQjwu6A4VbeS0QHVCkhRS7fUQvi2eg=",
+    "SigningCertURL": "https://sns.eu-west-2.amazonaws.com/SimpleNotificationService-0123456789.pem",
+}
+
+# What every SNS message carries (a subscription confirmation adds Token and SubscribeURL; a notification
+# has Message, the EUM event).
+_SNS_MESSAGE: Final[Schema] = {
+    "type": "object",
+    "required": [
+        "Type",
+        "MessageId",
+        "TopicArn",
+        "Timestamp",
+        "SignatureVersion",
+        "Signature",
+        "SigningCertURL",
+    ],
+    "properties": {
+        "Type": {
+            "type": "string",
+            "description": "Notification, SubscriptionConfirmation or UnsubscribeConfirmation",
+        },
+        "MessageId": {"type": "string"},
+        "TopicArn": {"type": "string"},
+        "Message": {"type": "string", "description": "a notification's payload: the EUM event JSON"},
+        "Timestamp": {"type": "string"},
+        "SignatureVersion": {"type": "string", "enum": ["1", "2"]},
+        "Signature": {"type": "string"},
+        "SigningCertURL": {"type": "string"},
+        "Token": {"type": "string"},
+        "SubscribeURL": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+
+_META_EXAMPLE: Final[Schema] = {
+    "object": "whatsapp_business_account",
+    "entry": [
+        {
+            "id": "102290129340398",
+            "changes": [
+                {
+                    "field": "messages",
+                    "value": {
+                        "messaging_product": "whatsapp",
+                        "metadata": {
+                            "display_phone_number": "447700900123",
+                            "phone_number_id": "106540352242922",
+                        },
+                        "contacts": [{"profile": {"name": "Amelia Hughes"}, "wa_id": "447812345678"}],
+                        "messages": [
+                            {
+                                "from": "447812345678",
+                                "id": "wamid.HBgMNDQ3ODEyMzQ1Njc4FQIAEhgUM0EwRTVGNzA2QkVBMUM5QUIyQzYA",
+                                "timestamp": "1764067140",
+                                "type": "text",
+                                "text": {"body": "Can I move my appointment to Friday afternoon?"},
+                            }
+                        ],
+                    },
+                }
+            ],
+        }
+    ],
+}
+
+_REPORT_CSV: Final = (
+    "contactId,address,status,reasons,rule,providerErrorCode,providerMessageId,sentAt,messageId\r\n"
+    "ct_0123456789abcdef0123456789abcdef,+447812345678,sent,,,,dryrun-57c47a14,1764067201.0,"
+    "msg_bulk_1c44ca17963c31bae750af00bbca183c\r\n"
+)
+_METRICS_TEXT: Final = (
+    "# HELP wecare_messages_total Outbound messages by channel and status\n"
+    "# TYPE wecare_messages_total counter\n"
+    'wecare_messages_total{channel="sms",status="sent"} 12\n'
+)
+
+
 def _sns_body() -> Schema:
     return {
         "required": True,
         "description": "An SNS HTTPS delivery: the SNS message JSON, signed inside it (Signature, "
         "SigningCertURL); SNS sends it as text/plain.",
         "content": {
-            "text/plain": {"schema": {"type": "string"}},
-            "application/json": {"schema": {"type": "object", "additionalProperties": True}},
+            "text/plain": {"schema": {"type": "string"}, "example": json.dumps(_SNS_EXAMPLE)},
+            "application/json": {"schema": _SNS_MESSAGE, "example": _SNS_EXAMPLE},
         },
     }
 
@@ -197,7 +272,8 @@ def _meta_body() -> Schema:
                         "object": {"type": "string"},
                         "entry": {"type": "array", "items": {"type": "object"}},
                     },
-                }
+                },
+                "example": _META_EXAMPLE,
             }
         },
     }
@@ -239,12 +315,10 @@ _SEND_ROUTE: Final = Route(
                     "schema": {"type": "string", "enum": ["true"]},
                 }
             },
-            "content": {"application/json": {"schema": _SENT}},
         },
         "202": {
             "description": "A replay whose first attempt is still sending",
             "headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}},
-            "content": {"application/json": {"schema": _SENT}},
         },
     },
 )
@@ -271,18 +345,7 @@ ROUTES: Final[Mapping[tuple[str, str], Route]] = {
     ("POST", "/api/users/{user_id}/password"): Route(
         errors={409: "MANAGED_BY_COGNITO: accounts live in the user pool"},
         success={
-            "200": {
-                "description": "The one-time password, shown once; the account's sessions have ended",
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["user", "password"],
-                            "properties": {"user": {"type": "object"}, "password": {"type": "string"}},
-                        }
-                    }
-                },
-            }
+            "200": {"description": "The one-time password, shown once; the account's sessions have ended"}
         },
     ),
     ("POST", "/api/me/password"): Route(
@@ -291,21 +354,7 @@ ROUTES: Final[Mapping[tuple[str, str], Route]] = {
             422: "WRONG_PASSWORD: the current password is not right; INVALID_INPUT: the new one is too weak",
         },
         success={
-            "200": {
-                "description": "Changed: every session of the account ended; this is a fresh token",
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["accessToken", "expiresIn"],
-                            "properties": {
-                                "accessToken": {"type": "string"},
-                                "expiresIn": {"type": "integer"},
-                            },
-                        }
-                    }
-                },
-            }
+            "200": {"description": "Changed: every session of the account ended; this is a fresh token"}
         },
     ),
     ("POST", "/api/contacts"): Route(
@@ -344,7 +393,6 @@ ROUTES: Final[Mapping[tuple[str, str], Route]] = {
                         "schema": {"type": "string", "enum": ["true"]},
                     }
                 },
-                "content": {"application/json": {"schema": _JOB}},
             }
         },
     ),
@@ -358,8 +406,8 @@ ROUTES: Final[Mapping[tuple[str, str], Route]] = {
                 "reasons,rule,providerErrorCode,providerMessageId,sentAt,messageId), or the JSON summary "
                 "(counts by status and reason, duration, throughput, bundle versions and digests)",
                 "content": {
-                    "text/csv": {"schema": {"type": "string"}},
-                    "application/json": {"schema": {"type": "object"}},
+                    "text/csv": {"schema": {"type": "string"}, "example": _REPORT_CSV},
+                    "application/json": {},  # its schema: BulkReport (gateway/api/openapi_responses.py)
                 },
             }
         }
@@ -401,7 +449,15 @@ ROUTES: Final[Mapping[tuple[str, str], Route]] = {
         body=_sns_body,
         validates_body=False,
     ),
-    ("GET", "/webhooks/meta"): Route(errors={403: _SIGNATURE_INVALID, 503: _INBOUND_UNAVAILABLE}),
+    ("GET", "/webhooks/meta"): Route(
+        errors={403: _SIGNATURE_INVALID, 503: _INBOUND_UNAVAILABLE},
+        success={
+            "200": {
+                "description": "The subscription is verified: hub.challenge, echoed as it came",
+                "content": {"text/plain": {"schema": {"type": "string"}, "example": "1158201444"}},
+            }
+        },
+    ),
     ("POST", "/webhooks/meta"): Route(
         errors={403: _SIGNATURE_INVALID, 503: _INBOUND_UNAVAILABLE},
         body=_meta_body,
@@ -421,6 +477,12 @@ ROUTES: Final[Mapping[tuple[str, str], Route]] = {
             401: "UNAUTHENTICATED: a METRICS_TOKEN is configured and the request does not carry it",
             403: "FORBIDDEN: without a METRICS_TOKEN, metrics are served to loopback clients only",
             404: "NOT_FOUND: metrics are off here (no METRICS_TOKEN outside a local embedded server)",
+        },
+        success={
+            "200": {
+                "description": "The metrics, in the Prometheus text format",
+                "content": {"text/plain": {"schema": {"type": "string"}, "example": _METRICS_TEXT}},
+            }
         },
         # The token is required only where one is configured (the {} alternative: none needed).
         security=({}, {METRICS_TOKEN: []}),
@@ -478,18 +540,11 @@ def is_protected(method: str, path: str) -> bool:
 
 
 def describe(schema: Schema) -> Schema:
-    """The corrected document: error envelope, error statuses from facts and ROUTES, hand-read bodies."""
+    """The corrected document: error envelope, error statuses from facts and ROUTES, hand-read bodies,
+    typed success answers (RESPONSES) and an example of every body and answer."""
     schema = copy.deepcopy(schema)
     components = schema.setdefault("components", {})
-    schemas = components.setdefault("schemas", {})
-    schemas[ERROR_ENVELOPE] = copy.deepcopy(ERROR_ENVELOPE_SCHEMA)
-    for name, model_schema in _models().items():
-        _add_component(schemas, name, model_schema)
-    for component in schemas.values():
-        _bounds_into_branches(component)
-    for name, example in EXAMPLES.items():
-        if name in schemas:
-            schemas[name].setdefault("examples", [copy.deepcopy(example)])
+    _add_components(components.setdefault("schemas", {}))
     schemes = components.setdefault("securitySchemes", {})
     schemes[BEARER] = {
         "type": "http",
@@ -503,35 +558,83 @@ def describe(schema: Schema) -> Schema:
         "description": "the METRICS_TOKEN secret, for Prometheus scrapers",
     }
     for method, path, operation in operations(schema):
-        route = ROUTES.get((method, path), Route())
-        errors = _fact_errors(method, path, operation)  # from what FastAPI itself saw
-        if route.body is not None:
-            operation["requestBody"] = route.body()
-            errors[413] = DEFAULT_REASONS[413]
-            if route.validates_body:
-                errors[422] = DEFAULT_REASONS[422]
-        if route.parameters:
-            named = {(p["in"], p["name"].lower()) for p in route.parameters}
-            kept = [p for p in operation.get("parameters", []) if (p["in"], p["name"].lower()) not in named]
-            operation["parameters"] = kept + [copy.deepcopy(p) for p in route.parameters]
-        errors.update(route.errors)
-        responses = {
-            code: answer
-            for code, answer in operation.get("responses", {}).items()
-            if not (code.isdigit() and int(code) >= 400)  # FastAPI's 422 is replaced below
-        }
-        if route.success:
-            responses = {code: answer for code, answer in responses.items() if not code.startswith("2")}
-            responses.update(copy.deepcopy(dict(route.success)))
-        for status, reason in errors.items():
-            responses[str(status)] = _error_response(status, reason)
-        operation["responses"] = dict(sorted(responses.items()))
-        if route.security is not None:
-            operation["security"] = [dict(requirement) for requirement in route.security]
-        elif is_protected(method, path):
-            operation["security"] = [{BEARER: []}]
+        _describe_operation(method, path, operation)
     _prune(schema)
     return schema
+
+
+def _add_components(schemas: Schema) -> None:
+    """The error envelope, the hand-read models, the answers' models, each with its example."""
+    schemas[ERROR_ENVELOPE] = copy.deepcopy(ERROR_ENVELOPE_SCHEMA)
+    for name, model_schema in _models().items():
+        _add_component(schemas, name, model_schema)
+    for name, answer_schema in _answer_models().items():
+        if name in schemas:  # two models under one name: one of them would be silently misdescribed
+            raise ValueError(f"the answer model {name} (openapi_responses.py) clashes with a component")
+        schemas[name] = answer_schema
+    for component in schemas.values():
+        _bounds_into_branches(component)
+    for name, example in EXAMPLES.items():
+        if name in schemas:
+            schemas[name].setdefault("examples", [copy.deepcopy(example)])
+    for model in set(RESPONSES.values()):
+        schemas[model.__name__]["examples"] = [copy.deepcopy(model.example)]
+
+
+def _describe_operation(method: str, path: str, operation: Schema) -> None:
+    route = ROUTES.get((method, path), Route())
+    errors = _fact_errors(method, path, operation)  # from what FastAPI itself saw
+    if route.body is not None:
+        operation["requestBody"] = route.body()
+        errors[413] = DEFAULT_REASONS[413]
+        if route.validates_body:
+            errors[422] = DEFAULT_REASONS[422]
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        _example_into(media)
+    if route.parameters:
+        named = {(p["in"], p["name"].lower()) for p in route.parameters}
+        kept = [p for p in operation.get("parameters", []) if (p["in"], p["name"].lower()) not in named]
+        operation["parameters"] = kept + [copy.deepcopy(p) for p in route.parameters]
+    errors.update(route.errors)
+    responses = _success(method, path, operation.get("responses", {}), route)
+    for status, reason in errors.items():
+        responses[str(status)] = _error_response(status, reason)
+    operation["responses"] = dict(sorted(responses.items()))
+    if route.security is not None:
+        operation["security"] = [dict(requirement) for requirement in route.security]
+    elif is_protected(method, path):
+        operation["security"] = [{BEARER: []}]
+
+
+def _success(method: str, path: str, given: Mapping[str, Schema], route: Route) -> dict[str, Schema]:
+    """FastAPI's answers below 400 (its 422 is replaced by the errors), or the route's own, with the
+    schema and example of the operation's RESPONSES model as their JSON content."""
+    responses = {code: a for code, a in given.items() if not (code.isdigit() and int(code) >= 400)}
+    if route.success:
+        responses = {code: a for code, a in responses.items() if not code.startswith("2")}
+        responses.update(copy.deepcopy(dict(route.success)))
+    model = RESPONSES.get((method, path))
+    if model is not None:
+        for code, answer in responses.items():
+            if code.startswith("2") and code != "204":
+                answer.setdefault("content", {})["application/json"] = {
+                    "schema": {"$ref": f"#/components/schemas/{model.__name__}"},
+                    "example": copy.deepcopy(model.example),
+                }
+    return responses
+
+
+def _example_into(media: Schema) -> None:
+    """A request body's example: the one of the model it refers to, unless it has its own."""
+    if "example" in media or "examples" in media:
+        return
+    body = media.get("schema", {})
+    refs = [body.get("$ref")] + [branch.get("$ref") for branch in body.get("anyOf", [])]
+    for ref in refs:
+        name = ref.rsplit("/", 1)[-1] if isinstance(ref, str) else ""
+        if name in EXAMPLES:
+            media["example"] = copy.deepcopy(EXAMPLES[name])
+            return
 
 
 def _fact_errors(method: str, path: str, operation: Schema) -> dict[int, str]:
@@ -580,9 +683,10 @@ def _error_response(status: int, reason: str) -> Schema:
     return answer
 
 
-# One realistic value per request model, shown to people and sent by a fuzzer's example phase, so the
-# happy paths are exercised too (random strings are never a valid phone number or a complete policy input).
-# tests/api/test_openapi_contract.py validates each against its model, so none can go stale.
+# One realistic value per request model, shown to people (in the model's component and on every body that
+# refers to it) and sent by a fuzzer's example phase, so the happy paths are exercised too (random strings
+# are never a valid phone number or a complete policy input). tests/api/test_openapi_contract.py requires
+# one for each model a route takes and validates each against its model, so none can go stale.
 EXAMPLES: Final[Mapping[str, Schema]] = {
     "ContactFields": {
         "name": "Amelia Hughes",
@@ -596,7 +700,22 @@ EXAMPLES: Final[Mapping[str, Schema]] = {
     "CreateUser": {"email": "new.operator@example.com", "role": "Operator"},
     "ChangeUser": {"role": "Viewer"},
     "LoginBody": {"email": "operator@example.com", "password": "correct horse battery staple"},
+    "PasswordChange": {
+        "currentPassword": "the password I sign in with now",
+        "newPassword": "a longer passphrase nobody else knows",
+    },
     "ReplayRequest": {"queue": "outbound-dlq", "max": 10},
+    "BulkJobIn": {
+        "channel": "sms",
+        "name": "October reminders",
+        "text": {"body": "Your appointment is tomorrow at 10:00"},
+        "recipients": {"contactIds": ["ct_0123456789abcdef0123456789abcdef"]},
+    },
+    "SuggestRequest": {"messageId": "in_9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d"},
+    "ApproveRequest": {"text": "Of course: Friday at 2 pm is free. Shall I book it?"},
+    "RejectRequest": {"reason": "the customer has already called"},
+    "FeedbackRequest": {"rating": "good", "comment": "right answer, friendly tone"},
+    "ConfigValue": {"value": True},
     "MessageIn": {
         "contactId": "ct_0123456789abcdef0123456789abcdef",
         "channel": "sms",
@@ -639,6 +758,16 @@ _BOUNDS: Final[Mapping[str, str]] = {
     "le": "maximum",
     "lt": "exclusiveMaximum",
 }
+
+
+def _answer_models() -> dict[str, Schema]:
+    """The components of the success answers' models, with every model they refer to."""
+    models = sorted(set(RESPONSES.values()), key=lambda model: model.__name__)
+    _refs_of, top = models_json_schema(
+        [(model, "serialization") for model in models], ref_template="#/components/schemas/{model}"
+    )
+    answers: dict[str, Schema] = top.get("$defs", {})
+    return answers
 
 
 def _bounds_into_branches(schema: Any) -> None:
