@@ -9,6 +9,7 @@ in AWS (see :mod:`gateway.secrets`).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -52,6 +53,10 @@ class Settings(BaseSettings):
     AWS_REGION: str = "us-east-1"
     COGNITO_USER_POOL_ID: str = "us-east-1_CC9u1fYh6"
     COGNITO_APP_CLIENT_ID: str = ""
+    # The Cognito Hosted UI the web UI signs in through (AWS runtime): its domain prefix
+    # ("wecare-digital" is https://wecare-digital.auth.<pool's region>.amazoncognito.com) or the https URL
+    # (or bare host name) of a custom domain. Empty: the UI has no Cognito sign-in to offer.
+    COGNITO_DOMAIN: str = ""
     ALERT_TOPIC_ARN: str = "arn:aws:sns:us-east-1:809904170947:base-wecare-digital"
     LOG_GROUP: str = "/base-wecare-digital/common"
     # Messaging functions
@@ -104,6 +109,11 @@ class Settings(BaseSettings):
             raise ValueError("expected <region>_<id>, e.g. us-east-1_CC9u1fYh6")
         return value
 
+    @field_validator("COGNITO_DOMAIN")
+    @classmethod
+    def _cognito_domain(cls, value: str) -> str:
+        return normalise_cognito_domain(value)
+
     @field_validator("WHATSAPP_PHONE_NUMBER_ID_1", "WHATSAPP_PHONE_NUMBER_ID_2")
     @classmethod
     def _phone_number_id(cls, value: str) -> str:
@@ -145,6 +155,56 @@ class Settings(BaseSettings):
     @property
     def whatsapp_phone_number_ids(self) -> tuple[str, str]:
         return (self.WHATSAPP_PHONE_NUMBER_ID_1, self.WHATSAPP_PHONE_NUMBER_ID_2)
+
+    @property
+    def cognito_hosted_ui(self) -> str:
+        """The Hosted UI's base URL (``https://host``, no trailing slash), or "" when none is set."""
+        domain = self.COGNITO_DOMAIN
+        if not domain or domain.startswith("https://"):
+            return domain
+        region = self.COGNITO_USER_POOL_ID.split("_", 1)[0]  # the Hosted UI lives in the pool's region
+        return f"https://{domain}.auth.{region}.amazoncognito.com"
+
+
+# A Cognito domain prefix, and each label of a host name: lowercase letters, digits and hyphens, not at
+# either end, at most 63.
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_COGNITO_DOMAIN_EXPECTS = (
+    "expected a Cognito domain prefix (e.g. wecare-digital) or the https:// URL of the Hosted UI "
+    "(e.g. https://wecare-digital.auth.us-east-1.amazoncognito.com), with no path"
+)
+
+
+def normalise_cognito_domain(value: str) -> str:
+    """``COGNITO_DOMAIN`` as stored: "", a bare prefix, or ``https://host[:port]`` (lowercase, no slash).
+
+    A bare host name (with a dot) is taken as ``https://`` that host; anything with another scheme, a
+    path, a query, a fragment or credentials is refused, so the UI is never sent anywhere unexpected.
+    """
+    text = value.strip().lower()
+    if not text:
+        return ""
+    if "://" not in text:
+        if "." not in text:
+            if not _LABEL.match(text) or any(w in text for w in ("aws", "amazon", "cognito")):
+                raise ValueError(
+                    _COGNITO_DOMAIN_EXPECTS + "; a prefix may not contain aws, amazon or cognito"
+                )
+            return text
+        text = "https://" + text
+    scheme, _, rest = text.partition("://")
+    host_port = rest[:-1] if rest.endswith("/") else rest
+    host, _, port = host_port.partition(":")
+    labels = host.split(".")
+    if (
+        scheme != "https"
+        or any(c in host_port for c in "/?#@\\ ")
+        or len(labels) < 2
+        or not all(_LABEL.match(label) for label in labels)
+        or (port and not (port.isdigit() and 0 < int(port) < 65536))
+    ):
+        raise ValueError(_COGNITO_DOMAIN_EXPECTS)
+    return f"https://{host_port}"
 
 
 # What each runtime cannot start without (beyond having a valid value for everything else).

@@ -43,7 +43,7 @@ export const NOT_EXPOSED: ReadonlySet<string> = new Set([
 ]);
 
 /** Routes without the authorizer: sign-in (the app answers it) and the liveness probe. */
-export const PUBLIC: ReadonlySet<string> = new Set(['POST /api/auth/login', 'GET /healthz']);
+export const PUBLIC: ReadonlySet<string> = new Set(['GET /api/auth/config', 'POST /api/auth/login', 'GET /healthz']);
 
 /** Every route gateway/functions.json gives a function, to that function, except NOT_EXPOSED. */
 export function routesOf(functions: readonly FunctionSpec[] = FUNCTIONS): RouteSpec[] {

@@ -158,6 +158,7 @@ export interface HostingEnv {
   SEND_MODE?: string;
   LOG_LEVEL?: string;
   COGNITO_APP_CLIENT_ID?: string;
+  COGNITO_DOMAIN?: string;
   BEDROCK_AGENT_ALIAS_ID?: string;
   BULK_WORKER_CONCURRENCY?: string;
 }
@@ -165,6 +166,8 @@ export interface HostingEnv {
 export interface HostingSettings {
   logLevel: string;
   cognitoAppClientId: string;
+  /** The Hosted UI domain (a prefix or https://host); '' leaves the UI without a way to sign in. */
+  cognitoDomain: string;
   bedrockAgentAliasId: string;
   bulkWorkerConcurrency: number;
   warnings: string[];
@@ -182,13 +185,17 @@ export function hostingSettings(env: HostingEnv): HostingSettings {
     cognitoAppClientId = COGNITO_APP_CLIENT_ID_PLACEHOLDER;
     warnings.push('COGNITO_APP_CLIENT_ID is not set: every sign-in will be refused until it is');
   }
+  const cognitoDomain = (env.COGNITO_DOMAIN ?? '').trim();
+  if (cognitoDomain === '') {
+    warnings.push('COGNITO_DOMAIN is not set: the UI cannot sign in through the Cognito Hosted UI until it is');
+  }
   const bedrockAgentAliasId = (env.BEDROCK_AGENT_ALIAS_ID ?? '').trim() || BEDROCK_DRAFT_ALIAS;
   const rawConcurrency = (env.BULK_WORKER_CONCURRENCY ?? '').trim() || '2';
   const bulkWorkerConcurrency = Number(rawConcurrency);
   if (!Number.isInteger(bulkWorkerConcurrency) || bulkWorkerConcurrency < 2 || bulkWorkerConcurrency > 5) {
     throw new Error(`BULK_WORKER_CONCURRENCY must be a whole number from 2 to 5, got ${JSON.stringify(rawConcurrency)}`);
   }
-  return { logLevel, cognitoAppClientId, bedrockAgentAliasId, bulkWorkerConcurrency, warnings };
+  return { logLevel, cognitoAppClientId, cognitoDomain, bedrockAgentAliasId, bulkWorkerConcurrency, warnings };
 }
 
 export interface Wiring {
@@ -217,6 +224,7 @@ export function functionEnvironment(
     ENVIRONMENT: d.environment,
     COGNITO_USER_POOL_ID: EXISTING.userPoolId,
     COGNITO_APP_CLIENT_ID: hosting.cognitoAppClientId,
+    COGNITO_DOMAIN: hosting.cognitoDomain,
     TABLE_PREFIX: wiring.tablePrefix,
     BULK_QUEUE_URL: wiring.bulkQueueUrl,
     AI_QUEUE_URL: wiring.aiQueueUrl,

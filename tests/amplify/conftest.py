@@ -36,6 +36,7 @@ LEAKS: Mapping[str, str] = {
     "METRICS_TOKEN": "metrics-token-should-not-leak-789",
 }
 MAIN_APP_CLIENT_ID = "test-app-client-id-main"
+MAIN_COGNITO_DOMAIN = "wecare-main"
 
 # Hosting variables the backend reads; cleared so the developer's own shell cannot change a synthesis.
 _HOSTING_VARS = (
@@ -43,6 +44,7 @@ _HOSTING_VARS = (
     "SEND_MODE",
     "LOG_LEVEL",
     "COGNITO_APP_CLIENT_ID",
+    "COGNITO_DOMAIN",
     "BEDROCK_AGENT_ALIAS_ID",
     "BULK_WORKER_CONCURRENCY",
     "WECARE_LAMBDA_ASSET",
@@ -60,7 +62,12 @@ class Variant:
 
 
 VARIANTS: tuple[Variant, ...] = (
-    Variant("main", "main", "wecare-main-", {"COGNITO_APP_CLIENT_ID": MAIN_APP_CLIENT_ID}),
+    Variant(
+        "main",
+        "main",
+        "wecare-main-",
+        {"COGNITO_APP_CLIENT_ID": MAIN_APP_CLIENT_ID, "COGNITO_DOMAIN": MAIN_COGNITO_DOMAIN},
+    ),
     Variant("hotfix", "hotfix/x", "wecare-hotfix-x-"),
     Variant("feature", "feature/x", "wecare-feature-x-"),
     Variant("release", "release/x", "wecare-release-x-"),

@@ -24,6 +24,7 @@ from tests.lambda_support import REQUIRED_FUNCTIONS
 from tests.amplify.conftest import (
     LEAKS,
     MAIN_APP_CLIENT_ID,
+    MAIN_COGNITO_DOMAIN,
     NAMESPACE,
     PROBE_CASES,
     REPO,
@@ -56,7 +57,7 @@ def expected_handler(name: str) -> str:
 
 
 # "Lambda Environment Variables Configuration" (AWS_REGION excluded: Lambda reserves and sets it).
-GLOBAL_VARS = frozenset({"SEND_MODE", "LOG_LEVEL", "ENVIRONMENT", "COGNITO_USER_POOL_ID"})
+GLOBAL_VARS = frozenset({"SEND_MODE", "LOG_LEVEL", "ENVIRONMENT", "COGNITO_USER_POOL_ID", "COGNITO_DOMAIN"})
 # What the Python Lambda runtime cannot start without, on every function.
 WIRING_VARS = frozenset(RUNTIME_REQUIREMENTS["lambda"])
 QUEUE_VARS = {
@@ -114,7 +115,7 @@ EXPECTED_MODE = {
 # and /metrics is for a scraper inside the embedded default (docs/deployment.md).
 NOT_EXPOSED = frozenset({("POST", "/webhooks/sns"), ("GET", "/webhooks/meta"), ("POST", "/webhooks/meta")})
 NOT_EXPOSED_PATHS = frozenset({"/metrics"})
-PUBLIC_ROUTES = frozenset({"POST /api/auth/login", "GET /healthz"})
+PUBLIC_ROUTES = frozenset({"GET /api/auth/config", "POST /api/auth/login", "GET /healthz"})
 # Every route gateway/functions.json gives a function (gateway/lambdas.py serves exactly those), on the
 # API to that same function.
 EXPECTED_ROUTES = {
@@ -380,6 +381,8 @@ def test_environment_of_every_function(synths: dict[str, Synth], key: str) -> No
         assert env["LOG_LEVEL"] == "INFO"
         want_client = MAIN_APP_CLIENT_ID if key == "main" else COGNITO_PLACEHOLDER
         assert env["COGNITO_APP_CLIENT_ID"] == want_client, f"{name}: {env['COGNITO_APP_CLIENT_ID']}"
+        want_domain = MAIN_COGNITO_DOMAIN if key == "main" else ""
+        assert env["COGNITO_DOMAIN"] == want_domain, f"{name}: COGNITO_DOMAIN {env['COGNITO_DOMAIN']!r}"
         for var, queue in QUEUE_VARS.items():
             assert name_of(synth, function_template, env[var]) == f"{synth.prefix}{queue}", f"{name}: {var}"
         for group in groups:

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,21 +43,27 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @contextmanager
 def running_server(
-    root: Path, data_dir: Path, credentials: tuple[str, str] | None = None
+    root: Path,
+    data_dir: Path,
+    credentials: tuple[str, str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    command: Sequence[str] | None = None,
 ) -> Iterator[Server]:
     """`wecare serve` on ``data_dir``; ``credentials`` when the data dir already has its Admin (else the
-    first start prints them)."""
+    first start prints them). ``env``: extra environment variables; ``command``: another module to run
+    with ``python -m`` instead of `wecare serve` (it gets the same ``--host/--port/--data-dir``)."""
     port = free_port()
     out_path, err_path = root / "stdout.txt", root / "stderr.txt"
-    env = {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
-    env.pop("WECARE_DATA_DIR", None)
+    environ = {**os.environ, "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
+    environ.pop("WECARE_DATA_DIR", None)
+    environ.update(env or {})
     with out_path.open("wb") as out, err_path.open("wb") as err:
         process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "gateway.cli.main",
-                "serve",
+                *(command or ("gateway.cli.main", "serve")),
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -68,7 +74,7 @@ def running_server(
             cwd=REPO,
             stdout=out,
             stderr=err,
-            env=env,
+            env=environ,
         )
     base_url = f"http://127.0.0.1:{port}"
     try:

@@ -1,4 +1,4 @@
-"""HTTP routes: sign-in (embedded identity) and the caller's own identity."""
+"""HTTP routes: how to sign in, sign-in (embedded identity) and the caller's own identity."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import ContainerDep, PrincipalDep
 from gateway.auth.errors import InvalidCredentials, LoginThrottled
+from gateway.auth.hosted_ui import sign_in_config
 from gateway.auth.identity import LocalIdentity
 from gateway.errors import Conflict, NotFound, TooManyRequests, Unauthenticated
 
@@ -21,6 +22,15 @@ class LoginBody(BaseModel):
 
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+
+
+@router.get("/auth/config")
+def auth_config(container: ContainerDep) -> JSONResponse:
+    """How the UI signs in here: the local form, or Cognito's Hosted UI (see :mod:`gateway.auth.hosted_ui`).
+
+    Public: the UI reads it before anyone is signed in."""
+    body = sign_in_config(container.identity, container.settings.cognito_hosted_ui)
+    return JSONResponse(body, headers={"Cache-Control": "no-cache"})
 
 
 @router.post("/auth/login")

@@ -3,7 +3,7 @@
 
 import { announce, h, replace } from "./dom.js";
 import { get, isAbort, setUnauthorizedHandler } from "./api.js";
-import { clearSession, roleAtLeast, session } from "./session.js";
+import { clearSession, flashAfterReload, roleAtLeast, session, signOutAddress } from "./session.js";
 import { errorNotice, loading, pageHead } from "./components.js";
 import { signInPage } from "./pages/signin.js";
 import { contactPage, contactsPage } from "./pages/contacts.js";
@@ -189,9 +189,15 @@ function setMenu(open) {
 }
 
 function signOut() {
+  const away = signOutAddress(); // signed in through Cognito: its Hosted UI ends that session too
   clearSession();
-  session.flash = "You have signed out.";
   session.returnTo = "";
+  if (away) {
+    flashAfterReload("You have signed out.");
+    location.assign(away);
+    return;
+  }
+  session.flash = "You have signed out.";
   navigate("/signin");
 }
 
