@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from gateway.dlq import DlqService
     from gateway.identity.passwords import Passwords
     from gateway.inbound.service import InboundService
+    from gateway.inbox.service import InboxService
     from gateway.messages.query import MessageQueryService
     from gateway.outbound.gateway import AuditTrail, Gateway, PolicyEvaluator
     from gateway.outbound.recovery import SendRecovery
@@ -94,6 +95,7 @@ class Container:
     bulk_reports: BulkReports | None = None
     system_config: SystemConfigService | None = None
     ai: AIService | None = None
+    inbox: InboxService | None = None
     metrics_token: SecretStr | None = None  # GET /metrics needs it as a bearer token when set
 
     def health(self) -> dict[str, object]:
@@ -282,6 +284,7 @@ def wire_services(
     from gateway.inbound.service import INBOUND_DLQ, InboundService
     from gateway.inbound.sns_signature import SnsSignatureVerifier
     from gateway.messages.query import MessageQueryService
+    from gateway.outbound.policy_input import window_seconds_from_params
     from gateway.outbound.recovery import SendRecovery
     from gateway.outbound.types import Outbox
     from gateway.policy import PolicyEngine, load_bundle
@@ -298,6 +301,7 @@ def wire_services(
     c.messages = MessageQueryService(c.tables)
     dlq = DlqService(c.tables, c.queues, c.clock, metrics=c.metrics, audit=audit)
     c.dlq = dlq
+    c.inbox = inbox = inbox_service(c, window_seconds_from_params(bundle.params))
     meta = None
     if secrets.app_secret is not None and s.META_VERIFY_TOKEN:
         meta = MetaWebhookVerifier(secrets.app_secret.get_secret_value(), s.META_VERIFY_TOKEN)
@@ -330,7 +334,8 @@ def wire_services(
         ),
         # A stored inbound message is queued for a suggestion when AI is on (wired below, after the
         # gateway its approvals send through).
-        on_stored=[lambda item: c.ai.on_inbound_stored(item) if c.ai else None],
+        on_stored=[inbox.record, lambda item: c.ai.on_inbound_stored(item) if c.ai else None],
+        on_status=inbox.record_status,
     )
     c.inbound = inbound
     outbox = Outbox()
@@ -362,6 +367,7 @@ def wire_services(
         outbox=outbox,
         audit=audit,
         on_whatsapp_message_id=apply_pending_statuses,
+        on_recorded=inbox.record,
     )
     c.gateway = gateway
     c.recovery = SendRecovery(c.tables, c.clock, c.alerts, c.metrics)
@@ -371,6 +377,31 @@ def wire_services(
     dlq.register("outbound-dlq", _outbound_replayer(gateway))
     wire_bulk(c)
     wire_ai(c, ai_backends)
+
+
+def inbox_service(container: Container, window_seconds: int) -> InboxService:
+    """The inbox over the contacts' own search index and the accounts' e-mails."""
+    from gateway.errors import NotFound
+    from gateway.inbox.service import InboxService
+
+    c = container
+    contacts, users = wired(c.contacts, "contacts"), c.users
+
+    def search(q: str, limit: int) -> list[str]:
+        return [str(item["contactId"]) for item in contacts.search(q, limit=limit).items]
+
+    def contact(contact_id: str) -> Mapping[str, Any] | None:
+        try:
+            return contacts.get(contact_id)
+        except NotFound:
+            return None
+
+    def email_of(user_id: str) -> str | None:
+        return users.email_of(user_id) if users is not None else None
+
+    return InboxService(
+        c.tables, c.clock, search=search, contact=contact, email_of=email_of, window_seconds=window_seconds
+    )
 
 
 def _outbound_replayer(gateway: Gateway) -> Callable[[str], None]:
@@ -569,6 +600,7 @@ def gateway_from_bundle(
     outbox: Outbox | None = None,
     audit: AuditTrail | None = None,
     on_whatsapp_message_id: Callable[[str], None] | None = None,
+    on_recorded: Callable[[Mapping[str, Any]], None] | None = None,
     max_rate_wait: float | None = None,
 ) -> Gateway:
     """The gateway wired the usual way: limits, tier default, alert level and window from ``params``.
@@ -608,6 +640,7 @@ def gateway_from_bundle(
         outbox=outbox,
         audit=audit,
         on_whatsapp_message_id=on_whatsapp_message_id,
+        on_recorded=on_recorded,
         max_rate_wait=max_rate_wait,
         window_seconds=window_seconds_from_params(params),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from gateway.api.errors import install_error_handlers
+from gateway.api.etag import ETagMiddleware
 from gateway.api.gate import RequestGate
 from gateway.api.openapi import install_openapi
 from gateway.api.routes import (
@@ -23,6 +25,7 @@ from gateway.api.routes import (
     bulk,
     config,
     contacts,
+    conversations,
     dlq,
     health,
     messages,
@@ -37,6 +40,11 @@ if TYPE_CHECKING:
     from gateway.bootstrap import Container
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
+# The UI's font files, by their registered types: Python's own table lacks them, and a host without
+# /etc/mime.types would serve them as text/plain.
+for _type, _suffix in (("font/ttf", ".ttf"), ("font/woff2", ".woff2"), ("font/woff", ".woff")):
+    mimetypes.add_type(_type, _suffix)
+
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -81,6 +89,8 @@ def create_app(container: Container) -> FastAPI:
     install_error_handlers(app, on_unhandled=container.on_unhandled_error)
     # Added before the request-id middleware, so that one stays outermost and tags the gate's answers too.
     app.add_middleware(RequestGate, fastapi_app=app)
+    # Inside the gate and the request id: a 304 is still tagged with its request id.
+    app.add_middleware(ETagMiddleware)
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -99,7 +109,7 @@ def create_app(container: Container) -> FastAPI:
         return response
 
     app.include_router(health.router)
-    for module in (auth, users, contacts, messages, bulk, dlq, policies, ai, config):
+    for module in (auth, users, contacts, conversations, messages, bulk, dlq, policies, ai, config):
         app.include_router(module.router, prefix="/api")
     app.include_router(webhooks.router, prefix="/webhooks")
     if (UI_DIR / "index.html").exists():

@@ -28,6 +28,7 @@ from gateway.dlq import DlqService
 from gateway.errors import Unauthenticated, Unavailable
 from gateway.identity.principal import Principal
 from gateway.inbound.service import InboundService
+from gateway.inbox.service import InboxService
 from gateway.messages.query import MessageQueryService
 from gateway.outbound.gateway import Gateway
 from gateway.policy import PolicyEngine
@@ -134,6 +135,12 @@ def get_system_config(container: ContainerDep) -> SystemConfigService:
     return container.system_config
 
 
+def get_inbox(container: ContainerDep) -> InboxService:
+    if container.inbox is None:
+        raise Unavailable("the DM inbox is not available on this server")
+    return container.inbox
+
+
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 PolicyDep = Annotated[PolicyEngine, Depends(get_policy)]
 DecisionsDep = Annotated[DecisionService, Depends(get_decisions)]
@@ -147,3 +154,4 @@ BulkDep = Annotated[BulkService, Depends(get_bulk)]
 BulkReportsDep = Annotated[BulkReports, Depends(get_bulk_reports)]
 AIDep = Annotated[AIService, Depends(get_ai)]
 SystemConfigDep = Annotated[SystemConfigService, Depends(get_system_config)]
+InboxDep = Annotated[InboxService, Depends(get_inbox)]

@@ -23,6 +23,7 @@ Viewer, Operator, Admin = Role.Viewer, Role.Operator, Role.Admin
 
 ROUTES: Mapping[tuple[str, str], Rule] = {
     # identity
+    ("GET", "/api/auth/config"): PUBLIC,
     ("POST", "/api/auth/login"): PUBLIC,
     ("GET", "/api/me"): Viewer,
     ("POST", "/api/me/password"): Viewer,
@@ -41,6 +42,9 @@ ROUTES: Mapping[tuple[str, str], Rule] = {
     ("POST", "/api/channels/{channel}/messages"): Operator,
     ("GET", "/api/messages"): Viewer,
     ("GET", "/api/messages/{message_id}"): Viewer,
+    # the DM inbox: anyone signed in reads it; opening a thread as an Operator marks it seen
+    ("GET", "/api/conversations"): Viewer,
+    ("POST", "/api/conversations/{contact_id}/read"): Operator,
     # bulk
     ("POST", "/api/bulk-jobs"): Operator,
     ("POST", "/api/bulk-jobs/preflight"): Operator,

@@ -127,6 +127,7 @@ class InboundService:
         metrics: Metrics | None = None,
         on_stored: Sequence[Callable[[Item], None]] = (),
         on_delivery_failed: Callable[[Item], object] | None = None,
+        on_status: Callable[[Item], object] | None = None,
     ) -> None:
         self._tables = tables
         self._messages = MessageRepository(tables)
@@ -138,7 +139,9 @@ class InboundService:
         self._sns = sns
         self._meta = meta
         self._metrics = metrics
-        self._statuses = StatusTracker(tables, clock, metrics=metrics, on_failed=on_delivery_failed)
+        self._statuses = StatusTracker(
+            tables, clock, metrics=metrics, on_failed=on_delivery_failed, on_status=on_status
+        )
         # Called once per newly stored inbound message (e.g. AI suggestions). The message is stored
         # already, so a listener's failure is logged and counted, never dead-letters the event.
         self._on_stored = tuple(on_stored)

@@ -55,6 +55,7 @@ class StatusTracker:
         *,
         metrics: Metrics | None = None,
         on_failed: Callable[[Item], object] | None = None,
+        on_status: Callable[[Item], object] | None = None,
     ) -> None:
         self._messages = MessageRepository(tables)
         self._clock = clock
@@ -63,6 +64,9 @@ class StatusTracker:
         # It must be idempotent: it is told again when the same status comes twice or is replayed,
         # and its error propagates, so the event is dead-lettered rather than the news lost.
         self._on_failed = on_failed
+        # Told of a message after a status changed it (the DM inbox's ticks). Bookkeeping: its failure
+        # is logged, never dead-letters the event (the status itself is stored).
+        self._on_status = on_status
 
     def find_outbound(self, whatsapp_message_id: str) -> Item | None:
         return self._messages.find_outbound(whatsapp_message_id)
@@ -143,10 +147,18 @@ class StatusTracker:
             raise InboundError(f"message {message_id} vanished while applying a status")
         if outcome != "stale":
             log.info("status %s", outcome, extra={"messageId": message_id, "status": update.status})
+        stored = None
         if update.status == "failed" and self._on_failed is not None:
             stored = self._messages.get(message_id)
             if stored is not None and stored.get("status") == "failed":
                 self._on_failed(stored)
+        if outcome != "stale" and self._on_status is not None:
+            try:
+                stored = stored or self._messages.get(message_id)
+                if stored is not None:
+                    self._on_status(stored)
+            except Exception:
+                log.exception("a status listener failed", extra={"messageId": message_id})
         return outcome
 
     def _count(self, outcome: str) -> None:

@@ -106,6 +106,7 @@ class Gateway:
         outbox: Outbox | None = None,
         audit: AuditTrail | None = None,
         on_whatsapp_message_id: Callable[[str], None] | None = None,
+        on_recorded: Callable[[Mapping[str, Any]], None] | None = None,
         max_rate_wait: float | None = None,
         window_seconds: int = WINDOW_SECONDS,
         id_factory: Callable[[], str] = new_message_id,
@@ -123,6 +124,7 @@ class Gateway:
         self._outbox = outbox if outbox is not None else Outbox()
         self._audit = audit
         self._on_wamid = on_whatsapp_message_id or (lambda _wamid: None)
+        self._on_recorded = on_recorded
         self._max_rate_wait = max_rate_wait
         self._window_seconds = window_seconds
         self._idempotency = Idempotency(self._messages, clock, metrics, id_factory)
@@ -174,6 +176,21 @@ class Gateway:
         ``max_rate_wait`` bounds how long to wait for rate-limit tokens (default: the constructor's;
         None there means wait as long as it takes). Beyond it: TooManyRequests, nothing stored.
         """
+        result = self._send(request, max_rate_wait)
+        if self._on_recorded is not None and not result.replayed and request.origin != "bulk":
+            # The DM inbox follows people's conversations, not campaigns. Bookkeeping only: the outcome
+            # is stored and final, so a failure here must not become the caller's error.
+            try:
+                self._on_recorded(result.message)
+            except Exception:
+                self._metrics.inc("outbound_listener_errors_total")
+                log.exception(
+                    "recording the outbound message in the inbox failed",
+                    extra={"messageId": result.message_id},
+                )
+        return result
+
+    def _send(self, request: OutboundRequest, max_rate_wait: float | None) -> SendOutcome:
         channel = request.channel
         if channel not in self._senders:
             raise Unavailable(f"no {channel} driver is configured on this server", code="CHANNEL_UNAVAILABLE")

@@ -147,9 +147,18 @@ class _P(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class _Template(_P):
+    """An approved WhatsApp template as operators pick it: ``{{n}}`` in ``body`` are its variables."""
+
+    name: StrictStr = Field(pattern=r"^[a-z0-9_]{1,512}$")
+    language: StrictStr = Field(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")
+    body: StrictStr = Field(min_length=1, max_length=1024)
+
+
 class _WhatsAppParams(_P):
     allowlist: list[StrictStr] = Field(min_length=1)
     windowSeconds: StrictInt = Field(gt=0)
+    templates: list[_Template] = Field(default_factory=list)
 
 
 class _PerSecond(_P):

@@ -284,31 +284,45 @@ def test_whatsapp_text_is_refused_and_a_template_is_sent_with_its_decision(  # n
 
     page.get_by_role("link", name="Send a message").click()
     expect(page.get_by_role("heading", name="New message")).to_be_visible()
-    page.get_by_label("Message", exact=True).fill("Your order has shipped")
-    page.get_by_role("button", name="Send").click()
-    outcome = page.locator("#send-outcome")
-    expect(outcome).to_contain_text("Not sent — refused by policy")
-    reason = outcome.locator("[data-reason='TEMPLATE_REQUIRED']")
-    expect(reason).to_contain_text("TEMPLATE_REQUIRED")
-    assert len(reason.inner_text().replace("TEMPLATE_REQUIRED", "").strip()) > 10  # the human message too
+    # Outside the window the composer does not offer free text at all: it says why and picks Template.
+    expect(page.locator("main")).to_contain_text("The 24-hour window is closed: only a template can be sent")
+    expect(page.get_by_role("radio", name="Text")).to_be_disabled()
+    expect(page.get_by_role("radio", name="Template")).to_be_checked()
+    # The gateway refuses free text all the same (the page is a convenience, the policy is the rule):
+    # sent through the API, the refusal appears in the thread on its next poll, without a reload.
+    contact_id = page.url.rsplit("/", 1)[-1]
+    status, refused = send_via_api(
+        server,
+        server.token(),
+        {"contactId": contact_id, "channel": "whatsapp", "text": {"body": "Your order has shipped"}},
+    )
+    assert status == 422 and refused["error"]["code"] == "POLICY_DENIED", refused
+    assert [r["code"] for r in refused["error"]["details"]["reasons"]] == ["TEMPLATE_REQUIRED"]
+    bubbles = page.locator(".conversation > li")
+    expect(bubbles).to_have_count(1)
+    reason = bubbles.nth(0).locator("text=TEMPLATE_REQUIRED")
+    expect(reason).to_be_visible()
     page.screenshot(path=str(shots / "desktop-dm-refused.png"), full_page=True)
 
-    page.get_by_role("radio", name="Template").check()
-    page.get_by_label("Template name").fill("order_update")
-    expect(page.get_by_label("Template language")).to_have_value("en_US")
+    page.get_by_role("combobox", name="Template").select_option(label="order_update (en_US)")
+    for n, value in enumerate(("Priya", "A-1001", "tomorrow"), start=1):
+        page.get_by_label(f"Variable {{{{{n}}}}}").fill(value)
+    expect(page.get_by_test_id("template-preview")).to_contain_text(
+        "Hello Priya, your order A-1001 has shipped"
+    )
     page.get_by_role("button", name="Send").click()
+    outcome = page.locator("#send-outcome")
     expect(outcome).to_contain_text("Sent")
     expect(outcome).to_contain_text("DRY_RUN")
     message_id = outcome.locator("[data-message-id]").inner_text()
     assert message_id.startswith("msg_")
 
-    # One fresh Idempotency-Key per compose.
-    assert len(sent_keys) == 2 and all(UUID.match(k) for k in sent_keys) and sent_keys[0] != sent_keys[1]
+    # The page's one send carried a fresh Idempotency-Key.
+    assert len(sent_keys) == 1 and UUID.match(sent_keys[0]), sent_keys
 
-    bubbles = page.locator(".conversation > li")
     expect(bubbles).to_have_count(2)
-    expect(bubbles.nth(0)).to_contain_text("Template “order_update” (en_US)")  # newest first
-    expect(bubbles.nth(1)).to_contain_text("TEMPLATE_REQUIRED")
+    expect(bubbles.nth(0)).to_contain_text("TEMPLATE_REQUIRED")  # oldest first
+    expect(bubbles.nth(1)).to_contain_text("Template “order_update” (en_US)")
     page.screenshot(path=str(shots / "desktop-dm-sent.png"), full_page=True)
 
     page.get_by_role("link", name=re.compile("Open the message and its decision")).click()

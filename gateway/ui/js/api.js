@@ -29,20 +29,22 @@ export function setUnauthorizedHandler(fn) {
 /**
  * @param {string} method
  * @param {string} path
- * @param {{body?: any, headers?: Record<string,string>, signal?: AbortSignal, auth?: boolean}} [options]
+ * @param {{body?: any, headers?: Record<string,string>, signal?: AbortSignal, auth?: boolean}} [options] body: JSON, or FormData (sent as multipart/form-data)
  * @returns {Promise<{status: number, data: any, headers: Headers}>}
  */
 export async function call(method, path, options = {}) {
   const { body, signal, auth = true } = options;
   const headers = { Accept: "application/json", ...(options.headers || {}) };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  // A FormData body (multipart/form-data, e.g. a media file) goes as is: the browser sets its boundary.
+  const form = typeof FormData !== "undefined" && body instanceof FormData;
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
   if (auth && session.token) headers.Authorization = `Bearer ${session.token}`;
   let response;
   try {
     response = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : form ? body : JSON.stringify(body),
       signal,
       cache: "no-store",
       credentials: "same-origin",
@@ -74,6 +76,58 @@ export async function call(method, path, options = {}) {
     throw failure;
   }
   return { status: response.status, data, headers: response.headers };
+}
+
+/**
+ * A conditional GET for polling: sends If-None-Match with the last ETag (when there is one). A 304
+ * answers {status: 304, etag, data: null}: nothing changed, keep what is on screen. Errors are thrown
+ * as ApiError like call() does (a 401 ends the session).
+ * @param {string} path
+ * @param {string | null | undefined} etag
+ * @param {{signal?: AbortSignal}} [options]
+ * @returns {Promise<{status: number, etag: string | null, data: any}>}
+ */
+export async function getWithETag(path, etag, options = {}) {
+  const headers = { Accept: "application/json" };
+  if (etag) headers["If-None-Match"] = etag;
+  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  let response;
+  try {
+    response = await fetch(path, {
+      method: "GET",
+      headers,
+      signal: options.signal,
+      // Not the browser's cache: the 304 comes back to us as is, and a 200 is always fresh.
+      cache: "no-store",
+      credentials: "same-origin",
+    });
+  } catch (err) {
+    if (err && err.name === "AbortError") throw err;
+    throw new ApiError(0, "NETWORK", "The server could not be reached. Check that it is running, then try again.", {});
+  }
+  const fresh = response.headers.get("ETag");
+  if (response.status === 304) return { status: 304, etag: fresh || etag || null, data: null };
+  let data = null;
+  const text = await response.text();
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) {
+    const error = (data && typeof data === "object" && data.error) || {};
+    const failure = new ApiError(
+      response.status,
+      String(error.code || `HTTP_${response.status}`),
+      String(error.message || `The server answered ${response.status} ${response.statusText}.`.trim()),
+      error.details && typeof error.details === "object" ? error.details : {},
+    );
+    if (response.status === 401) onUnauthorized(failure);
+    throw failure;
+  }
+  return { status: response.status, etag: fresh, data };
 }
 
 export async function get(path, options) {

@@ -104,3 +104,40 @@ export function localInputToEpoch(value) {
   const ms = new Date(value).getTime();
   return Number.isFinite(ms) ? Math.floor(ms / 1000) : "";
 }
+
+/** The time left until ``epochSeconds`` as "5 h 12 min" / "12 min" / "less than a minute" ("" when past). */
+export function formatCountdown(epochSeconds, nowMs = Date.now()) {
+  if (!isNumber(epochSeconds) || epochSeconds * 1000 <= nowMs) return "";
+  const left = Math.floor((epochSeconds * 1000 - nowMs) / 60000);
+  if (left < 1) return "less than a minute";
+  const hours = Math.floor(left / 60);
+  const minutes = left % 60;
+  if (!hours) return `${minutes} min`;
+  return minutes ? `${hours} h ${minutes} min` : `${hours} h`;
+}
+
+const SHORT_TIME = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+const SHORT_DATE = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+
+/** A list's time column: "13:08" today, "25 Nov 2026" before (the full time is formatTime's). */
+export function formatShortTime(epochSeconds, nowMs = Date.now()) {
+  if (!isNumber(epochSeconds)) return "—";
+  const at = new Date(epochSeconds * 1000);
+  const now = new Date(nowMs);
+  const today = at.getFullYear() === now.getFullYear() && at.getMonth() === now.getMonth()
+    && at.getDate() === now.getDate();
+  return today ? SHORT_TIME.format(at) : SHORT_DATE.format(at);
+}
+
+/** Epoch seconds → an ISO 8601 string for <time datetime>, or "" when not a number. */
+export function isoTime(epochSeconds) {
+  return isNumber(epochSeconds) ? new Date(epochSeconds * 1000).toISOString() : "";
+}
+
+/** A file size in words: "512 bytes", "12.3 KB", "4.5 MB". */
+export function formatBytes(bytes) {
+  if (!isNumber(bytes) || bytes < 0) return "";
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}

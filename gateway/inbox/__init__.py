@@ -1,0 +1,1 @@
+"""The DM inbox: conversations per contact, newest first, with unread counts."""
