@@ -42,6 +42,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @contextmanager
+def running_demo(root: Path) -> Iterator[Server]:
+    """`wecare demo` into ``root/demo`` (contacts in every consent state, a conversation, a refusal, a dead
+    letter), then `wecare serve` on it, signed in with the Admin the demo printed."""
+    data_dir = root / "demo"
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli.main", "demo", "--data-dir", str(data_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    credentials = credentials_in(done.stdout)
+    assert credentials is not None, done.stdout
+    with running_server(root, data_dir, credentials) as started:
+        yield started
+
+
+@contextmanager
 def running_server(
     root: Path,
     data_dir: Path,

@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.ui.conftest import running_server
+from tests.ui.conftest import running_demo
 from tests.ui.harness import (
     DESKTOP,
     MOBILE,
@@ -31,7 +29,6 @@ from tests.ui.harness import (
     PageErrors,
     Server,
     create_contact,
-    credentials_in,
     new_page,
     sign_in,
 )
@@ -59,19 +56,7 @@ class Route:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The demo data dir (`wecare demo`): contacts, a conversation, a refusal and a dead letter to show."""
     root = tmp_path_factory.mktemp("wecare-a11y")
-    data_dir = root / "demo"
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli.main", "demo", "--data-dir", str(data_dir)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    credentials = credentials_in(done.stdout)
-    assert credentials is not None, done.stdout
-    with running_server(root, data_dir, credentials) as started:
+    with running_demo(root) as started:
         yield started
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import running_server
-from tests.ui.harness import REPO, Server, credentials_in, sign_in
+from tests.ui.conftest import running_demo
+from tests.ui.harness import Server, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -18,19 +16,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("wecare-demo")
-    data_dir = root / "demo"
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli.main", "demo", "--data-dir", str(data_dir)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    credentials = credentials_in(done.stdout)
-    assert credentials is not None, done.stdout
-    with running_server(root, data_dir, credentials) as started:
+    with running_demo(root) as started:
         yield started
 
 

@@ -26,33 +26,20 @@ export function setUnauthorizedHandler(fn) {
   onUnauthorized = fn;
 }
 
-/**
- * @param {string} method
- * @param {string} path
- * @param {{body?: any, headers?: Record<string,string>, signal?: AbortSignal, auth?: boolean}} [options] body: JSON, or FormData (sent as multipart/form-data)
- * @returns {Promise<{status: number, data: any, headers: Headers}>}
- */
-export async function call(method, path, options = {}) {
-  const { body, signal, auth = true } = options;
-  const headers = { Accept: "application/json", ...(options.headers || {}) };
-  // A FormData body (multipart/form-data, e.g. a media file) goes as is: the browser sets its boundary.
-  const form = typeof FormData !== "undefined" && body instanceof FormData;
-  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
-  if (auth && session.token) headers.Authorization = `Bearer ${session.token}`;
-  let response;
+const UNREACHABLE = "The server could not be reached. Check that it is running, then try again.";
+
+async function send(path, init) {
   try {
-    response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : form ? body : JSON.stringify(body),
-      signal,
-      cache: "no-store",
-      credentials: "same-origin",
-    });
+    // Not the browser's cache: a 304 comes back to the caller as is, and a 200 is always fresh.
+    return await fetch(path, { ...init, cache: "no-store", credentials: "same-origin" });
   } catch (err) {
     if (err && err.name === "AbortError") throw err;
-    throw new ApiError(0, "NETWORK", "The server could not be reached. Check that it is running, then try again.", {});
+    throw new ApiError(0, "NETWORK", UNREACHABLE, {});
   }
+}
+
+/** The answer's JSON (null when none), or the API's error thrown as an ApiError (a 401 may end the session). */
+async function answer(response, auth) {
   let data = null;
   if (response.status !== 204) {
     const text = await response.text();
@@ -75,6 +62,29 @@ export async function call(method, path, options = {}) {
     if (response.status === 401 && auth) onUnauthorized(failure);
     throw failure;
   }
+  return data;
+}
+
+/**
+ * @param {string} method
+ * @param {string} path
+ * @param {{body?: any, headers?: Record<string,string>, signal?: AbortSignal, auth?: boolean}} [options] body: JSON, or FormData (sent as multipart/form-data)
+ * @returns {Promise<{status: number, data: any, headers: Headers}>}
+ */
+export async function call(method, path, options = {}) {
+  const { body, signal, auth = true } = options;
+  const headers = { Accept: "application/json", ...(options.headers || {}) };
+  // A FormData body (multipart/form-data, e.g. a media file) goes as is: the browser sets its boundary.
+  const form = typeof FormData !== "undefined" && body instanceof FormData;
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
+  if (auth && session.token) headers.Authorization = `Bearer ${session.token}`;
+  const response = await send(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : form ? body : JSON.stringify(body),
+    signal,
+  });
+  const data = await answer(response, auth);
   return { status: response.status, data, headers: response.headers };
 }
 
@@ -91,42 +101,10 @@ export async function getWithETag(path, etag, options = {}) {
   const headers = { Accept: "application/json" };
   if (etag) headers["If-None-Match"] = etag;
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
-  let response;
-  try {
-    response = await fetch(path, {
-      method: "GET",
-      headers,
-      signal: options.signal,
-      // Not the browser's cache: the 304 comes back to us as is, and a 200 is always fresh.
-      cache: "no-store",
-      credentials: "same-origin",
-    });
-  } catch (err) {
-    if (err && err.name === "AbortError") throw err;
-    throw new ApiError(0, "NETWORK", "The server could not be reached. Check that it is running, then try again.", {});
-  }
+  const response = await send(path, { method: "GET", headers, signal: options.signal });
   const fresh = response.headers.get("ETag");
   if (response.status === 304) return { status: 304, etag: fresh || etag || null, data: null };
-  let data = null;
-  const text = await response.text();
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = null;
-    }
-  }
-  if (!response.ok) {
-    const error = (data && typeof data === "object" && data.error) || {};
-    const failure = new ApiError(
-      response.status,
-      String(error.code || `HTTP_${response.status}`),
-      String(error.message || `The server answered ${response.status} ${response.statusText}.`.trim()),
-      error.details && typeof error.details === "object" ? error.details : {},
-    );
-    if (response.status === 401) onUnauthorized(failure);
-    throw failure;
-  }
+  const data = await answer(response, true);
   return { status: response.status, etag: fresh, data };
 }
 
