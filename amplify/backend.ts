@@ -78,8 +78,8 @@ const topic = sns.Topic.fromTopicArn(functionStack, 'EumSocialTopic', EXISTING.t
 functions['inbound-whatsapp-handler'].addEventSource(new SnsEventSource(topic));
 new events.Rule(functionStack, 'SendRecoverySchedule', {
   ruleName: `${d.resourcePrefix}send-recovery`,
-  description: 'WECARE.DIGITAL: every 5 minutes, interrupted sends become unknown',
-  schedule: events.Schedule.rate(Duration.minutes(5)),
+  description: 'WECARE.DIGITAL: every minute, interrupted sends become unknown and due bulk work runs',
+  schedule: events.Schedule.rate(Duration.minutes(1)),
   targets: [new targets.LambdaFunction(functions['send-recovery'], { retryAttempts: 0 })],
 });
 

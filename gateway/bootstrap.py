@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from gateway.identity.passwords import Passwords
     from gateway.inbound.service import InboundService
     from gateway.inbox.service import InboxService
+    from gateway.kill_switch import SendingSwitch
     from gateway.messages.query import MessageQueryService
     from gateway.outbound.gateway import AuditTrail, Gateway, PolicyEvaluator
     from gateway.outbound.recovery import SendRecovery
@@ -96,6 +97,7 @@ class Container:
     system_config: SystemConfigService | None = None
     ai: AIService | None = None
     inbox: InboxService | None = None
+    sending_switch: SendingSwitch | None = None
     metrics_token: SecretStr | None = None  # GET /metrics needs it as a bearer token when set
 
     def health(self) -> dict[str, object]:
@@ -243,6 +245,12 @@ def bulk_workers(container: Container) -> list[PeriodicWorker]:
     ]
     # Scheduled jobs (sendAt) start within a second of their time.
     threads.append(PeriodicWorker("bulk-scheduler", service.start_due, interval=1.0))
+    # Jobs the kill switch paused resume within a second of its release.
+    switch = container.sending_switch
+    if switch is not None:
+        threads.append(
+            PeriodicWorker("bulk-unpause", lambda: service.resume_released(switch.paused), interval=1.0)
+        )
     # Recipients deferred by provider code 131049 are retried once their 24 h have passed.
     threads.append(PeriodicWorker("bulk-deferred", service.retry_deferred_due, interval=60.0))
     # A job whose counters a crash left one move behind is recounted and ended once idle.
@@ -301,7 +309,7 @@ def wire_services(
     c.messages = MessageQueryService(c.tables)
     dlq = DlqService(c.tables, c.queues, c.clock, metrics=c.metrics, audit=audit)
     c.dlq = dlq
-    c.inbox = inbox = inbox_service(c, window_seconds_from_params(bundle.params))
+    inbox, switch = wire_inbox_and_switch(c, window_seconds_from_params(bundle.params))
     meta = None
     if secrets.app_secret is not None and s.META_VERIFY_TOKEN:
         meta = MetaWebhookVerifier(secrets.app_secret.get_secret_value(), s.META_VERIFY_TOKEN)
@@ -368,6 +376,7 @@ def wire_services(
         audit=audit,
         on_whatsapp_message_id=apply_pending_statuses,
         on_recorded=inbox.record,
+        sending_paused=switch.paused,
     )
     c.gateway = gateway
     c.recovery = SendRecovery(c.tables, c.clock, c.alerts, c.metrics)
@@ -377,6 +386,15 @@ def wire_services(
     dlq.register("outbound-dlq", _outbound_replayer(gateway))
     wire_bulk(c)
     wire_ai(c, ai_backends)
+
+
+def wire_inbox_and_switch(container: Container, window_seconds: int) -> tuple[InboxService, SendingSwitch]:
+    """The DM inbox and the kill switch's reader, both on the container (each send reads the switch)."""
+    from gateway.kill_switch import SendingSwitch
+
+    container.inbox = inbox_service(container, window_seconds)
+    container.sending_switch = SendingSwitch(container.tables)
+    return container.inbox, container.sending_switch
 
 
 def inbox_service(container: Container, window_seconds: int) -> InboxService:
@@ -418,7 +436,10 @@ def wire_ai(container: Container, backends: tuple[Retriever, Drafter] | None) ->
     from gateway.system_config import SystemConfigService
 
     c, s = container, container.settings
-    config = SystemConfigService(c.tables, c.clock, c.audit)
+    switch = c.sending_switch
+    config = SystemConfigService(
+        c.tables, c.clock, c.audit, on_change=lambda _key: switch.forget() if switch is not None else None
+    )
     c.system_config = config
     if backends is None:
         from gateway.ai.local import LocalDrafter, LocalKnowledgeBase, seed_knowledge_base
@@ -493,6 +514,7 @@ def wire_bulk(container: Container) -> None:
         tier=gateway.tier,
         on_end=ending,
         after_late_change=reports.write,
+        sending_paused=c.sending_switch.paused if c.sending_switch else None,
     )
     c.bulk_worker = worker
     # A dead chunk is replayed through the consumer step its delivery ran: it resumes the unsent recipients.
@@ -601,6 +623,7 @@ def gateway_from_bundle(
     audit: AuditTrail | None = None,
     on_whatsapp_message_id: Callable[[str], None] | None = None,
     on_recorded: Callable[[Mapping[str, Any]], None] | None = None,
+    sending_paused: Callable[[str], bool] | None = None,
     max_rate_wait: float | None = None,
 ) -> Gateway:
     """The gateway wired the usual way: limits, tier default, alert level and window from ``params``.
@@ -641,6 +664,7 @@ def gateway_from_bundle(
         audit=audit,
         on_whatsapp_message_id=on_whatsapp_message_id,
         on_recorded=on_recorded,
+        sending_paused=sending_paused,
         max_rate_wait=max_rate_wait,
         window_seconds=window_seconds_from_params(params),
     )

@@ -287,8 +287,19 @@ def dlq_replay_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]
 
 
 def send_recovery_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    """On a schedule (e.g. every 5 minutes): messages stuck in ``sending`` become ``unknown``, with an
-    alert; they are never resent automatically."""
+    """On a schedule (every minute): messages stuck in ``sending`` become ``unknown``, with an alert
+    (they are never resent automatically); and the bulk chores the embedded server runs in its own
+    threads: scheduled jobs that are due start, jobs the kill switch paused resume once it is released,
+    deferred recipients whose 24 h have passed are re-queued, and idle jobs are settled."""
     with _request_id(context):
-        report = wired(container().recovery, "recovery").run()
-        return {"markedUnknown": list(report.marked_unknown)}
+        c = container()
+        report = wired(c.recovery, "recovery").run()
+        out: dict[str, Any] = {"markedUnknown": list(report.marked_unknown)}
+        bulk = c.bulk
+        if bulk is not None:
+            out["bulkStarted"] = bulk.start_due()
+            switch = c.sending_switch
+            out["bulkResumed"] = bulk.resume_released(switch.paused) if switch is not None else []
+            out["bulkDeferredRequeued"] = bulk.retry_deferred_due()
+            out["bulkSettled"] = bulk.settle_idle()
+        return out

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway import kill_switch
 from gateway.clock import Clock
 from gateway.errors import InvalidInput, echo
 from gateway.outbound.ports import AuditTrail
@@ -61,15 +62,30 @@ KEYS: Mapping[str, Key] = {
             "a bulk job pauses itself when this share of its last 100 attempts failed",
         ),
         Key("whatsapp.tier.limit", None, _tier_limit, "the business portfolio's 24 h conversation limit"),
+        Key(
+            kill_switch.KEY,
+            False,
+            kill_switch.check_value,
+            "the kill switch: pause all sending or some channels, with a reason (false: sending runs)",
+        ),
     )
 }
 
 
 class SystemConfigService:
-    def __init__(self, tables: Tables, clock: Clock, audit: AuditTrail | None = None) -> None:
+    def __init__(
+        self,
+        tables: Tables,
+        clock: Clock,
+        audit: AuditTrail | None = None,
+        *,
+        on_change: Callable[[str], object] | None = None,
+    ) -> None:
+        """``on_change(key)``: told after a value is stored (a reader's cache in this process)."""
         self._table = tables["SystemConfig"]
         self._clock = clock
         self._audit = audit
+        self._on_change = on_change
 
     def get(self, name: str) -> Any:
         key = self._key(name)
@@ -101,6 +117,8 @@ class SystemConfigService:
         old = self.get(name)
         now = self._clock.now()
         self._table.put({"configKey": name, "configValue": checked, "updatedAt": now, "updatedBy": actor})
+        if self._on_change is not None:
+            self._on_change(name)
         if self._audit is not None:
             self._audit.record(actor, "config.changed", "config", name, {"old": old, "new": checked})
         return {"key": name, "value": checked, "updatedAt": now, "updatedBy": actor}

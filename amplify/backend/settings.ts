@@ -75,7 +75,7 @@ const SIZING: Record<string, { description: string; timeoutSeconds?: number; mem
   'ai-query-kb': { description: 'AI suggestions on demand, approvals and feedback' },
   'ai-generate-response': { description: 'AI suggestions from ai-queue', timeoutSeconds: AI_GENERATE_TIMEOUT },
   'send-recovery': {
-    description: 'Every 5 minutes: sends interrupted mid-way become unknown (never resent)',
+    description: 'Every minute: interrupted sends become unknown (never resent); due, released and deferred bulk work',
     timeoutSeconds: 60,
   },
 };

@@ -95,17 +95,34 @@ class SignedIn(Answer):
     }
 
 
+class SendingPaused(BaseModel):
+    channels: list[Literal["all", "whatsapp", "sms", "email"]] = Field(min_length=1)
+    reason: str
+    pausedBy: str | None = None
+    pausedAt: float | None = None
+
+
 class Me(Answer):
     userId: str
     email: str
     role: RoleName
     issuer: str = Field(description="local (embedded identity) or cognito")
+    sendingPaused: SendingPaused | None = Field(
+        description="the kill switch while an Admin has paused sending (SystemConfig sending.paused); "
+        "else null"
+    )
 
     example: ClassVar[Example] = {
         "userId": _USER_ID,
         "email": "operator@example.com",
         "role": "Operator",
         "issuer": "local",
+        "sendingPaused": {
+            "channels": ["sms"],
+            "reason": "Carrier incident: SMS on hold",
+            "pausedBy": _USER_ID,
+            "pausedAt": _NOW,
+        },
     }
 
 
@@ -266,7 +283,7 @@ class BundleRef(Answer):
     digest: str
 
 
-_BUNDLE: Final[Example] = {"name": "wecare", "version": "1.1.0", "digest": _DIGEST}
+_BUNDLE: Final[Example] = {"name": "wecare", "version": "1.2.0", "digest": _DIGEST}
 
 
 class Decision(Answer):
@@ -363,7 +380,7 @@ class PolicyBundle(Answer):
         "description": "Opt-in, allowlist, 24-hour window, tier, send-mode and content rules.",
         "engine": "fast",
         "files": ["bundle.yaml", "opt-in.yaml"],
-        "changelog": [{"version": "1.1.0", "date": "2026-12-07", "changes": ["recipient-address: ..."]}],
+        "changelog": [{"version": "1.2.0", "date": "2026-12-07", "changes": ["recipient-address: ..."]}],
         "params": {"whatsapp": {"windowSeconds": 86400}},
         "reasons": ["CONTACT_NOT_FOUND", "OPT_IN_REQUIRED"],
         "policies": [

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from typing import Any
 
+from gateway import kill_switch
 from gateway.bulk.chunks import BULK_QUEUE, chunks
 from gateway.bulk.consumer import requeue
 from gateway.bulk.content import content_document, content_from_document
@@ -396,6 +397,19 @@ class BulkService:
         self.enqueue_pending(job_id, ("sending",))  # in flight or left by a crash: resolved by a worker
         self._audit.record(actor, "bulk.cancelled", "bulkJob", job_id, {"recipientsCancelled": marked})
         return settle(self.jobs, self.recipients, job_id) or self.jobs.require(job_id)
+
+    def resume_released(self, sending_paused: Callable[[str], bool]) -> list[str]:
+        """Resume every job the kill switch paused whose channel the switch no longer covers."""
+        resumed: list[str] = []
+        for job in self._all("paused"):
+            if job.item.get("pauseReason") != kill_switch.REASON or sending_paused(job.channel):
+                continue
+            try:
+                self.resume(job.job_id, "system:bulk")
+            except Conflict:
+                continue  # an operator resumed or cancelled it meanwhile
+            resumed.append(job.job_id)
+        return resumed
 
     def start_due(self) -> list[str]:
         """Start every scheduled job whose ``sendAt`` has come; returns their ids."""

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gateway import kill_switch
 from gateway.bulk.chunks import Chunk, parse_chunk
 from gateway.bulk.content import content_from_document
 from gateway.bulk.errors import DAY, Action, rule_for
@@ -139,6 +140,7 @@ class BulkWorker:
         after_late_change: Callable[[str], object] | None = None,
         status_check_seconds: float = 0.25,
         claim_ahead: int = CLAIM_AHEAD,
+        sending_paused: Callable[[str], bool] | None = None,
     ) -> None:
         self._tables = tables
         self._clock = clock
@@ -162,6 +164,8 @@ class BulkWorker:
         # Up to this many recipients are claimed in one transaction. More saves commits but shows more
         # recipients "sending" at once and holds more for a dead worker until their claims turn stale.
         self._claim_ahead = max(1, claim_ahead)
+        # The kill switch (gateway.kill_switch): read before each send, at most a second stale.
+        self._sending_paused = sending_paused or (lambda _channel: False)
 
     def stop(self) -> None:
         """Finish the send in hand and hand the rest of every chunk back (the process is stopping)."""
@@ -222,6 +226,11 @@ class BulkWorker:
                 # Handed back, not held: the rest of the chunk is re-queued for any worker.
                 result.retry.extend(ids[index:])
                 result.stopped = "stopping" if self._stopping.is_set() else "deadline"
+                break
+            if self._sending_paused(job.channel):
+                # The kill switch: the job waits, paused, instead of each recipient being refused.
+                self._pause_for_switch(job)
+                result.stopped = "paused"
                 break
             if recipient_id not in held:
                 held.update(self.recipients.claim_many(job.job_id, ids[index : index + self._claim_ahead]))
@@ -369,6 +378,13 @@ class BulkWorker:
         now = self._clock.now()
         base: dict[str, Any] = {"messageId": outcome.message_id, "finishedAt": now}
         status = outcome.status
+        if status is MessageStatus.rejected and kill_switch.REASON in outcome.reasons:
+            # The switch flipped between our look and the gateway's: this recipient goes back to
+            # pending (a new attempt, since this id now holds the refusal) and the job pauses.
+            self._release(claim, job_id, recipient_id, same_attempt=False)
+            self._pause_for_switch(job)
+            result.stopped = "paused"
+            return True
         if status is MessageStatus.rejected:
             self._finish(
                 claim,
@@ -471,6 +487,9 @@ class BulkWorker:
                 {"failureRate": round(rate, 4), "threshold": threshold, "attempts": attempts},
             )
         return False
+
+    def _pause_for_switch(self, job: Job) -> None:
+        self.pause(job.job_id, kill_switch.REASON, {"channel": job.channel})
 
     def pause(self, job_id: str, reason: str, details: Mapping[str, Any]) -> bool:
         """The job pauses itself (an error code, the failure rate); audited as ``system:bulk``."""

@@ -107,6 +107,7 @@ class Gateway:
         audit: AuditTrail | None = None,
         on_whatsapp_message_id: Callable[[str], None] | None = None,
         on_recorded: Callable[[Mapping[str, Any]], None] | None = None,
+        sending_paused: Callable[[str], bool] | None = None,
         max_rate_wait: float | None = None,
         window_seconds: int = WINDOW_SECONDS,
         id_factory: Callable[[], str] = new_message_id,
@@ -125,6 +126,7 @@ class Gateway:
         self._audit = audit
         self._on_wamid = on_whatsapp_message_id or (lambda _wamid: None)
         self._on_recorded = on_recorded
+        self._sending_paused = sending_paused or (lambda _channel: False)
         self._max_rate_wait = max_rate_wait
         self._window_seconds = window_seconds
         self._idempotency = Idempotency(self._messages, clock, metrics, id_factory)
@@ -230,7 +232,13 @@ class Gateway:
             request.channel, request.contact_id, in_window, now, job_id=_bulk_job(request)
         )
         policy_input = build_policy_input(
-            request, contact, now=now, settings=self._settings, tier=tier, phone_number_id=phone_number_id
+            request,
+            contact,
+            now=now,
+            settings=self._settings,
+            tier=tier,
+            phone_number_id=phone_number_id,
+            paused=self._sending_paused(request.channel),
         )
         return contact, Decided(policy_input, self._engine.evaluate(policy_input), now)
 

@@ -139,12 +139,18 @@ def build_policy_input(
     settings: Settings,
     tier: TierSnapshot,
     phone_number_id: str,
+    paused: bool = False,
 ) -> dict[str, Any]:
-    """The document the engine decides on; stored verbatim with the message."""
+    """The document the engine decides on; stored verbatim with the message. ``paused``: the kill
+    switch covers this request's channel (:mod:`gateway.kill_switch`)."""
     return {
         "now": int(now),
         "request": request_section(request, phone_number_id),
         "contact": contact_section(contact),
-        "environment": {"name": settings.ENVIRONMENT.value, "sendMode": settings.SEND_MODE.value},
+        "environment": {
+            "name": settings.ENVIRONMENT.value,
+            "sendMode": settings.SEND_MODE.value,
+            "paused": paused,
+        },
         "tier": tier.as_dict(),
     }

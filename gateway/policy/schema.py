@@ -57,6 +57,11 @@ class ContactInput(_Strict):
 class EnvironmentInput(_Strict):
     name: Literal["production", "staging", "preview", "local"]
     sendMode: Literal["LIVE", "DRY_RUN"]
+    paused: StrictBool = Field(
+        default=False,
+        description="an Admin paused sending on this channel (the kill switch, SystemConfig sending.paused)",
+        json_schema_extra={"addedIn": "1.2.0"},
+    )
 
 
 class TierInput(_Strict):

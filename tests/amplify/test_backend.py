@@ -579,12 +579,12 @@ def test_inbound_handler_subscribes_to_the_existing_topic(synths: dict[str, Synt
 
 
 @pytest.mark.parametrize("key", KEYS)
-def test_send_recovery_runs_every_five_minutes(synths: dict[str, Synth], key: str) -> None:
+def test_send_recovery_runs_every_minute(synths: dict[str, Synth], key: str) -> None:
     synth = synths[key]
     rules = synth.resources("AWS::Events::Rule")
     assert len(rules) == 1, f"{key}: rules {rules}"
     rule = rules[0]
-    assert rule.properties["ScheduleExpression"] == "rate(5 minutes)"
+    assert rule.properties["ScheduleExpression"] == "rate(1 minute)"
     targets = rule.properties["Targets"]
     assert len(targets) == 1 and "RoleArn" not in targets[0], targets
     assert name_of(synth, rule.template, targets[0]["Arn"]) == f"{synth.prefix}send-recovery"

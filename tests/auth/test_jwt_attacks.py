@@ -190,6 +190,7 @@ def test_a_valid_pool_token_is_accepted(cworld: World, mint: MintToken) -> None:
         "email": "olivia",
         "role": "Operator",
         "issuer": "cognito",
+        "sendingPaused": None,
     }
 
 

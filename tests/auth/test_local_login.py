@@ -33,6 +33,7 @@ def test_sign_in_issues_a_token_that_the_api_accepts(world: World) -> None:
         "email": "olivia@example.com",
         "role": "Operator",
         "issuer": "local",
+        "sendingPaused": None,
     }
     assert world.users.get(user["userId"])["lastLoginAt"] == world.clock.now()
 

@@ -256,7 +256,13 @@ def test_without_an_authorizer_the_token_is_verified_as_everywhere(deployed: Any
 
 def test_send_recovery_takes_the_eventbridge_schedule_event(deployed: Any) -> None:
     result = lambdas.send_recovery_handler(fixture("eventbridge-scheduled.json"), CONTEXT)
-    assert result == {"markedUnknown": []}
+    assert result == {
+        "markedUnknown": [],
+        "bulkStarted": [],
+        "bulkResumed": [],
+        "bulkDeferredRequeued": {},
+        "bulkSettled": [],
+    }
 
 
 def test_the_dlq_replay_function_serves_its_routes_and_direct_invocations(deployed: Any) -> None:

@@ -93,6 +93,8 @@ class RuleEngine:
             reasons.append("CONTENT_EMPTY")
         if req["origin"] == "ai" and not req["approvedBy"]:
             reasons.append("AI_APPROVAL_REQUIRED")
+        if env.get("paused"):
+            reasons.append("SENDING_PAUSED")
         return FakeDecision(not reasons, reasons, warnings)
 
 

@@ -44,7 +44,7 @@ CONTACT = {
     "lastInboundMessageAt",
     "whatsappUnreachable",
 }
-ENVIRONMENT = {"name", "sendMode"}
+ENVIRONMENT = {"name", "sendMode", "paused"}
 TIER_KEYS = {"limit", "used24h", "opensConversation"}
 
 
@@ -79,7 +79,7 @@ def test_document_matches_the_design_example() -> None:
             "lastInboundMessageAt": 0,
             "whatsappUnreachable": False,  # an extension of the design's example
         },
-        "environment": {"name": "production", "sendMode": "DRY_RUN"},
+        "environment": {"name": "production", "sendMode": "DRY_RUN", "paused": False},
         "tier": {"limit": 250, "used24h": 0, "opensConversation": True},
     }
 

@@ -41,7 +41,7 @@ BASE_INPUT: dict[str, Any] = {
         "lastInboundMessageAt": NOW - 3600,
         "whatsappUnreachable": False,
     },
-    "environment": {"name": "production", "sendMode": "DRY_RUN"},
+    "environment": {"name": "production", "sendMode": "DRY_RUN", "paused": False},
     "tier": {"limit": 250, "used24h": 10, "opensConversation": False},
 }
 

@@ -51,7 +51,7 @@ def test_get_policies_shows_the_bundle_in_force(client: TestClient, bundle: Bund
     response = client.get("/api/policies")
     assert response.status_code == 200
     doc = response.json()
-    assert (doc["name"], doc["version"], doc["digest"]) == ("wecare", "1.1.0", bundle.digest)
+    assert (doc["name"], doc["version"], doc["digest"]) == ("wecare", "1.2.0", bundle.digest)
     assert "window.yaml" in doc["files"]
     rules = [r["name"] for p in doc["policies"] for r in p["rules"]]
     assert "template-outside-window" in rules and len(rules) == len(bundle.rules())

@@ -27,7 +27,7 @@ def edit(files: dict[str, str], name: str, old: str, new: str) -> dict[str, str]
 
 def test_the_shipped_bundle_loads(bundle: Bundle) -> None:
     assert bundle.name == "wecare"
-    assert bundle.version == "1.1.0"
+    assert bundle.version == "1.2.0"
     assert bundle.digest.startswith("sha256:") and len(bundle.digest) == 7 + 64
     assert len(bundle.rules()) >= 14
     assert bundle.changelog[0].version == bundle.version
@@ -102,10 +102,10 @@ def test_policy_schema_violations_are_reported(
 
 def test_bundle_yaml_is_validated(bundle_files: dict[str, str]) -> None:
     assert any(
-        "semantic version" in p for p in problems_of(edit(bundle_files, "bundle.yaml", "1.1.0", "one"))
+        "semantic version" in p for p in problems_of(edit(bundle_files, "bundle.yaml", "1.2.0", "one"))
     )
-    bumped = edit(bundle_files, "bundle.yaml", "version: 1.1.0", "version: 1.2.0")
-    assert any("no entry for version 1.2.0" in p for p in problems_of(bumped))
+    bumped = edit(bundle_files, "bundle.yaml", "version: 1.2.0", "version: 1.3.0")
+    assert any("no entry for version 1.3.0" in p for p in problems_of(bumped))
     missing = edit(bundle_files, "bundle.yaml", "  - tier.yaml\n", "  - tier.yaml\n  - nowhere.yaml\n")
     assert any("nowhere.yaml does not exist" in p for p in problems_of(missing))
     stray = {**bundle_files, "extra.yaml": "name: extra\n"}

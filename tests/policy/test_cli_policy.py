@@ -51,8 +51,8 @@ def test_policy_test_passes_with_full_coverage_and_no_surviving_mutant(
     )
     assert code == 0, out
     assert "PASS  free-form text at exactly 24 hours needs a template" in out
-    assert "rule coverage: 23/23 rules seen both passing and failing (100.0 %)" in out
-    assert "mutation check: 46/46 mutants killed" in out
+    assert "rule coverage: 24/24 rules seen both passing and failing (100.0 %)" in out
+    assert "mutation check: 48/48 mutants killed" in out
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "0"
 
@@ -149,10 +149,10 @@ def _candidate(policies_copy: Path) -> Path:
     bundle = policies_copy / "bundle.yaml"
     bundle.write_text(
         bundle.read_text()
-        .replace("version: 1.1.0", "version: 1.2.0")
+        .replace("version: 1.2.0", "version: 1.3.0")
         .replace(
             "changelog:\n",
-            "changelog:\n  - version: 1.2.0\n    changes: [WhatsApp text limited to 100 characters]\n",
+            "changelog:\n  - version: 1.3.0\n    changes: [WhatsApp text limited to 100 characters]\n",
         )
     )
     return policies_copy
@@ -235,7 +235,7 @@ def test_replay_reads_recorded_messages_from_the_data_dir(
     assert report["total"] == 3
     assert report["flips"] == {"allow→deny": 2, "deny→allow": 0}
     assert sorted(report["examples"]["allow→deny"]["CONTENT_TOO_LONG"]) == ["msg-1", "msg-2"]
-    assert report["candidate"]["version"] == "1.2.0"
+    assert report["candidate"]["version"] == "1.3.0"
 
 
 def test_replay_without_recorded_messages_says_what_to_do(

@@ -26,7 +26,7 @@ def test_an_allowed_decision_names_the_bundle_and_every_rule(engine: PolicyEngin
     assert decision.allowed is True
     assert decision.reasons == [] and decision.violations == [] and decision.warnings == []
     doc = decision.to_dict()
-    assert doc["bundle"] == {"name": "wecare", "version": "1.1.0", "digest": bundle.digest}
+    assert doc["bundle"] == {"name": "wecare", "version": "1.2.0", "digest": bundle.digest}
     assert [(e["policy"], e["rule"]) for e in doc["evaluated"]] == [
         (p.name, r.name) for p, r in bundle.rules()
     ]
@@ -216,7 +216,7 @@ def test_explain_reports_variable_errors(engine: PolicyEngine) -> None:
 
 def test_describe_lists_bundle_files_policies_and_rules(fast: PolicyEngine, bundle: Bundle) -> None:
     doc = fast.describe()
-    assert doc["version"] == "1.1.0" and doc["digest"] == bundle.digest
+    assert doc["version"] == "1.2.0" and doc["digest"] == bundle.digest
     assert "params.yaml" in doc["files"]
     assert doc["params"]["whatsapp"]["allowlist"][0] == ALLOWLISTED
     window = next(p for p in doc["policies"] if p["name"] == "window")

@@ -92,7 +92,7 @@ def _candidate(tmp_path: Path) -> Path:
         )
     )
     bundle = target / "bundle.yaml"
-    bundle.write_text(bundle.read_text().replace("version: 1.1.0", "version: 1.2.0"))
+    bundle.write_text(bundle.read_text().replace("version: 1.2.0", "version: 1.3.0"))
     return target
 
 
@@ -129,7 +129,7 @@ def test_replay_reports_the_flips_of_recorded_sends_and_writes_nothing(
     }
     assert report["examples"]["allow→deny"] == {"CONTENT_TOO_LONG": [ids["long-reply"]]}
     assert report["examples"]["deny→allow"] == {"TEMPLATE_REQUIRED": [ids["outside-window"]]}
-    assert report["candidate"]["version"] == "1.2.0"
+    assert report["candidate"]["version"] == "1.3.0"
     assert report["baseline"]["digest"] != report["candidate"]["digest"]
 
     # Text output names the same flips.

@@ -444,7 +444,13 @@ def test_a_person_signs_in_with_pkce_lands_signed_in_and_signs_out(
     assert hosted_ui.jwks_fetches >= 1  # the server checked the token against the pool's key set
     with server.api(hosted_ui.issued[0]) as client:
         me = client.get("/api/me").json()
-    assert me == {"userId": me["userId"], "email": EMAIL, "role": "Operator", "issuer": "cognito"}
+    assert me == {
+        "userId": me["userId"],
+        "email": EMAIL,
+        "role": "Operator",
+        "issuer": "cognito",
+        "sendingPaused": None,
+    }
 
     tab.get_by_role("button", name="Sign out").click()
     tab.get_by_role("heading", name="Sign in", level=1).wait_for()

@@ -395,3 +395,57 @@ def test_settings_account_and_users_fit_a_320px_screen(mobile: Page, server: Ser
     page.get_by_role("button", name="Yes, reset the password").click()
     expect(page.get_by_test_id("one-time-password")).to_be_visible()
     fits("#/users with a one-time password")
+
+
+def test_the_kill_switch_pauses_sending_with_a_banner_for_everyone_and_is_released(
+    desktop: Page, browser: Browser, server: Server, shots: Path
+) -> None:
+    page = desktop
+    sign_in(page, server.email, server.password)
+    go(page, "#/settings", "Settings")
+    panel = setting(page, "sending.paused")
+    expect(panel.get_by_test_id("setting-value")).to_have_text("Sending runs")
+    panel.get_by_role("button", name="Pause sending").click()
+    expect(panel).to_contain_text("Tick the channels to pause")  # nothing ticked: nothing sent
+    panel.get_by_label("SMS").check()
+    panel.get_by_label("Reason (shown to everyone)").fill("Carrier incident, SMS on hold")
+    with page.expect_response(lambda r: r.request.method == "PUT") as answer:
+        panel.get_by_role("button", name="Pause sending").click()
+    assert answer.value.status == 200
+    expect(panel.get_by_test_id("setting-value")).to_contain_text("Paused: SMS — Carrier incident")
+    banner = page.locator("#sending-banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("Sending is paused (SMS). Carrier incident, SMS on hold")
+    page.screenshot(path=str(shots / "desktop-kill-switch.png"), full_page=True)
+
+    # An Operator, in another browser, sees the banner on any page; their SMS send is refused.
+    operator = make_user(server, "Operator", prefix="switch")
+    context, other = new_page(browser, server)
+    try:
+        sign_in(other, operator["email"], PASSWORD)
+        expect(other.locator("#sending-banner")).to_contain_text("Sending is paused (SMS)")
+    finally:
+        context.close()
+    with server.api(server.token()) as client:
+        contact = client.post(
+            "/api/contacts", json={"name": "Switch Check", "phone": "+14155554001", "optInSms": True}
+        ).json()
+        refused = client.post(
+            "/api/messages",
+            json={"contactId": contact["contactId"], "channel": "sms", "text": {"body": "hi"}},
+        )
+    assert refused.status_code == 422
+    assert [r["code"] for r in refused.json()["error"]["details"]["reasons"]] == ["SENDING_PAUSED"]
+
+    panel.get_by_role("button", name="Release").click()
+    expect(panel.get_by_test_id("setting-value")).to_have_text("Sending runs")
+    expect(banner).to_be_hidden()
+    changes = [r for r in audit_records(server, "config.changed") if r["resourceId"] == "sending.paused"]
+    # Both audited, each with the value before it (the table is read in key order, not time order).
+    assert sorted(([c["details"]["old"], c["details"]["new"]] for c in changes), key=str) == sorted(
+        [
+            [False, {"channels": ["sms"], "reason": "Carrier incident, SMS on hold"}],
+            [{"channels": ["sms"], "reason": "Carrier incident, SMS on hold"}, False],
+        ],
+        key=str,
+    )

@@ -55,12 +55,15 @@ def login(body: LoginBody, request: Request, container: ContainerDep) -> dict[st
 
 
 @router.get("/me")
-def me(principal: PrincipalDep) -> dict[str, Any]:
+def me(principal: PrincipalDep, container: ContainerDep) -> dict[str, Any]:
+    switch = container.sending_switch
     return {
         "userId": principal.user_id,
         "email": principal.email,
         "role": principal.role.name,
         "issuer": principal.issuer,
+        # The kill switch, for everyone's banner: {"channels", "reason", "pausedBy", "pausedAt"} or null.
+        "sendingPaused": switch.state() if switch is not None else None,
     }
 
 

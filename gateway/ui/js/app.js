@@ -71,9 +71,31 @@ function matchRoute(path) {
   return null;
 }
 
+// The kill switch, for everyone: a banner while an Admin has paused sending (GET /api/me carries it).
+function showSendingBanner() {
+  const banner = document.getElementById("sending-banner");
+  if (!banner) return;
+  const paused = session.me && session.me.sendingPaused;
+  banner.hidden = !paused;
+  if (!paused) return;
+  const names = { all: "all channels", whatsapp: "WhatsApp", sms: "SMS", email: "Email" };
+  const which = (paused.channels || []).map((c) => names[c] || c).join(", ");
+  replace(banner, h("strong", { text: `Sending is paused (${which}).` }), " ", h("span", { text: paused.reason || "" }));
+}
+
+function refreshMe() {
+  if (!session.token) return;
+  get("/api/me").then((me) => {
+    session.me = me;
+    showSendingBanner();
+  }).catch(() => {}); // the page itself reports a lost server; the banner just keeps what it knew
+}
+document.addEventListener("wecare:sending-changed", refreshMe);
+
 async function loadMe(main) {
   try {
     session.me = await get("/api/me");
+    showSendingBanner();
     return true;
   } catch (err) {
     if (err && err.status === 401) return false; // the unauthorized handler took us to sign-in
@@ -125,6 +147,9 @@ async function render() {
     return;
   }
   updateChrome(route.nav || where.path);
+  // Each page shows the kill switch as it is now (a paused gateway must not look like a working one).
+  if (route.public) showSendingBanner();
+  else refreshMe();
 
   if (route.role && !roleAtLeast(route.role)) {
     replace(main, pageHead("Not available to your role"),

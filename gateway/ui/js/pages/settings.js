@@ -11,7 +11,85 @@ const LABELS = {
   "ai.enabled": "AI-suggested replies",
   "bulk.autoPause.failureRate": "Bulk auto-pause failure rate",
   "whatsapp.tier.limit": "WhatsApp tier limit",
+  "sending.paused": "Kill switch: pause sending",
 };
+
+const SWITCH_CHANNELS = [["all", "All channels"], ["whatsapp", "WhatsApp"], ["sms", "SMS"], ["email", "Email"]];
+
+function switchText(value) {
+  if (!value || typeof value !== "object") return "Sending runs";
+  const names = (value.channels || []).map((c) => (SWITCH_CHANNELS.find(([k]) => k === c) || [c, c])[1]);
+  return `Paused: ${names.join(", ")} — ${value.reason || ""}`;
+}
+
+// The kill switch (sending.paused): which channels, and why (shown to everyone in the banner). Pausing
+// needs a reason; "Release" sends false. The server checks the value and audits both.
+function switchPanel(item, signal) {
+  const titleId = nextId("setting");
+  const errorId = `${titleId}-error`;
+  let saved = item.value;
+  const current = h("p", { class: "setting-current", "data-testid": "setting-current" });
+  const error = h("p", { class: "field-error", id: errorId, hidden: true });
+  const outcome = h("div", { class: "setting-outcome", "aria-live": "polite" });
+  const boxes = SWITCH_CHANNELS.map(([key, name]) => {
+    const box = h("input", { type: "checkbox", id: `${titleId}-${key}`, value: key });
+    return { key, box, element: h("label", { class: "check", for: box.id }, box, h("span", { text: name })) };
+  });
+  const reasonId = `${titleId}-reason`;
+  const reason = h("input", {
+    type: "text", id: reasonId, maxlength: "500", autocomplete: "off", "aria-describedby": errorId,
+  });
+  const pause = h("button", { type: "submit", text: "Pause sending" });
+  const release = h("button", { type: "button", text: "Release" });
+
+  function showCurrent() {
+    replace(current, h("span", { class: "muted", text: "Now: " }),
+      h("strong", { "data-testid": "setting-value", text: switchText(saved) }));
+    release.disabled = !saved;
+  }
+
+  async function save(value) {
+    error.hidden = true;
+    replace(outcome, h("p", { class: "muted", text: "Saving…" }));
+    try {
+      const { data } = await call("PUT", `/api/config/${seg(item.key)}`, { body: { value }, signal });
+      saved = data && "value" in data ? data.value : value;
+      showCurrent();
+      const text = saved ? "Sending is paused. Everyone sees the banner; bulk jobs pause themselves." : "Sending runs again.";
+      replace(outcome, notice("ok", null, h("p", { text })));
+      announce(text);
+      document.dispatchEvent(new CustomEvent("wecare:sending-changed"));
+    } catch (err) {
+      if (isAbort(err) || (err && err.status === 401)) return;
+      replace(outcome);
+      error.textContent = err.message;
+      error.hidden = false;
+    }
+  }
+
+  const form = h("form", { class: "setting-form", novalidate: true },
+    h("fieldset", null, h("legend", { text: "Channels to pause" }), boxes.map((b) => b.element)),
+    h("div", { class: "field" }, h("label", { class: "label", for: reasonId, text: "Reason (shown to everyone)" }), reason),
+    error, h("div", { class: "actions" }, pause, release), outcome);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const picked = boxes.filter((b) => b.box.checked).map((b) => b.key);
+    const channels = picked.includes("all") ? ["all"] : picked;
+    if (!channels.length) {
+      error.textContent = "Tick the channels to pause, or All channels.";
+      error.hidden = false;
+      return;
+    }
+    save({ channels, reason: reason.value });
+  });
+  release.addEventListener("click", () => save(false));
+  showCurrent();
+  return h("section", { class: "panel setting", "aria-labelledby": titleId, dataset: { key: item.key, kind: "switch" } },
+    h("h2", { id: titleId, text: LABELS[item.key] }),
+    h("p", { class: "setting-key" }, h("span", { class: "code id", text: item.key })),
+    item.description ? h("p", { class: "muted setting-description", text: item.description }) : null,
+    current, form);
+}
 
 /** "boolean", "ratio" (a share from 0 to 1) or "integer": from the item's declared kind, else its value. */
 function kindOf(item) {
@@ -169,6 +247,6 @@ export async function settingsPage(ctx) {
   return h("section", { class: "settings" },
     pageHead("Settings", "Run-time switches of the gateway. Each is checked by the server and every change is audited."),
     items.length
-      ? items.map((item) => settingPanel(item, ctx.signal))
+      ? items.map((item) => (item.key === "sending.paused" ? switchPanel(item, ctx.signal) : settingPanel(item, ctx.signal)))
       : h("p", { class: "muted", text: "There are no settings to change." }));
 }
