@@ -23,11 +23,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from gateway.outbound.types import CHANNELS
 from gateway.store.port import Tables
 
 KEY = "sending.paused"
 REASON = "SENDING_PAUSED"  # the policy's reason code, and a paused bulk job's pauseReason
-CHANNELS = ("whatsapp", "sms", "email")
 ALL = "all"
 MAX_STALENESS_SECONDS = 1.0
 MAX_REASON = 500

@@ -23,10 +23,13 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from gateway.clock import Clock
+from gateway.contacts.fields import Channel
+from gateway.contacts.service import window_expires_at
 from gateway.errors import InvalidInput, NotFound
+from gateway.outbound.types import CHANNELS
 from gateway.store.conditions import And, Attr, Condition, Or, evaluate, exists, not_exists
 from gateway.store.cursor import as_invalid_input
 from gateway.store.port import ConditionFailed, Item, Table, Tables, Update
@@ -39,8 +42,6 @@ KIND = "conversation"
 PREVIEW_CHARS = 140
 MAX_LIMIT = 100
 SEARCH_CANDIDATES = 50
-Channel = Literal["whatsapp", "sms", "email"]
-CHANNELS: tuple[Channel, ...] = ("whatsapp", "sms", "email")
 _CHANNEL_ATTR: Mapping[str, str] = {"whatsapp": "lastWhatsappAt", "sms": "lastSmsAt", "email": "lastEmailAt"}
 _MEDIA = ("image", "video", "audio", "document", "sticker", "media")
 
@@ -249,8 +250,7 @@ class InboxService:
         last_inbound = item.get("lastInboundAt", contact.get("lastInboundMessageAt"))
         if not isinstance(last_inbound, int | float) or isinstance(last_inbound, bool) or last_inbound <= 0:
             last_inbound = None
-        closes = last_inbound + self._window if last_inbound is not None else None
-        window_open = closes is not None and now < closes
+        closes = window_expires_at({"lastInboundMessageAt": last_inbound}, now, self._window)
         seen_by = item.get("seenBy")
         return {
             "contactId": contact["contactId"],
@@ -261,8 +261,8 @@ class InboxService:
             "lastMessage": item.get("lastMessage"),
             "unreadCount": int(item.get("unreadCount") or 0),
             "lastInboundAt": last_inbound,
-            "windowOpen": window_open,
-            "windowExpiresAt": closes if window_open else None,
+            "windowOpen": closes is not None,
+            "windowExpiresAt": closes,
             "channels": [ch for ch in CHANNELS if item.get(_CHANNEL_ATTR[ch]) is not None],
             "seenAt": item.get("seenAt"),
             "seenByEmail": self._email_of(seen_by) if isinstance(seen_by, str) else None,

@@ -131,3 +131,17 @@ def create_contact(server: Server, token: str, **fields: Any) -> dict[str, Any]:
     assert reply.status_code == 201, reply.text
     out: dict[str, Any] = reply.json()
     return out
+
+
+def sent_message_bodies(page: Page) -> list[Any]:
+    """The JSON body of every ``POST /api/messages`` the page makes from now on, in order."""
+    bodies: list[Any] = []
+    page.on(
+        "request",
+        lambda r: (
+            bodies.append(r.post_data_json)
+            if r.method == "POST" and r.url.endswith("/api/messages")
+            else None
+        ),
+    )
+    return bodies

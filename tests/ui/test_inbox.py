@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Locator, Page, Request, Route, expect
 
-from tests.ui.harness import Server, create_contact, sign_in
+from tests.ui.harness import Server, create_contact, sent_message_bodies, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -548,15 +548,7 @@ def test_a_closed_window_turns_the_composer_to_the_template_picker(
 ) -> None:
     contact = whatsapp_contact(server, admin_token, "Closed Cleo")  # never wrote to us
     templates = with_templates(page)
-    bodies: list[Any] = []
-    page.on(
-        "request",
-        lambda r: (
-            bodies.append(r.post_data_json)
-            if r.method == "POST" and r.url.endswith("/api/messages")
-            else None
-        ),
-    )
+    bodies = sent_message_bodies(page)
     sign_in(page, server.email, server.password)
     open_hash(page, f"#/dm/{contact['contactId']}", contact["name"])
 
@@ -625,15 +617,7 @@ def test_enter_sends_and_shift_enter_starts_a_new_line(
 ) -> None:
     contact = whatsapp_contact(server, admin_token, "Keyboard Kai")
     receive(server, tmp_path, contact["phone"], "Hello?", age=60)
-    bodies: list[Any] = []
-    page.on(
-        "request",
-        lambda r: (
-            bodies.append(r.post_data_json)
-            if r.method == "POST" and r.url.endswith("/api/messages")
-            else None
-        ),
-    )
+    bodies = sent_message_bodies(page)
     sign_in(page, server.email, server.password)
     open_hash(page, f"#/dm/{contact['contactId']}", contact["name"])
 

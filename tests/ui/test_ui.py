@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from tests.ui.harness import Server, create_contact, sign_in
+from tests.ui.harness import Server, create_contact, sent_message_bodies, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -358,15 +358,7 @@ def test_email_and_sms_are_composed_and_html_is_shown_as_source(desktop: Page, s
         optInSms=True,
     )
     page = desktop
-    bodies: list[Any] = []
-    page.on(
-        "request",
-        lambda r: (
-            bodies.append(r.post_data_json)
-            if r.method == "POST" and r.url.endswith("/api/messages")
-            else None
-        ),
-    )
+    bodies = sent_message_bodies(page)
     sign_in(page, server.email, server.password)
     go(page, f"#/dm/{contact['contactId']}", "Mail And Text")
 
